@@ -1,0 +1,236 @@
+"""Predictor: frames in (any bit depth, any size), per-frame IRSAM results out (torch/numpy only).
+
+``Predictor.iter_predict`` is a generator that yields one :class:`FrameResult` per frame, so a
+napari thread worker can show progress and cancel between frames; ``predict`` collects them.
+Every map in a :class:`Prediction` is resampled to the input frame's (H, W) and aligned with it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .model.device import autocast_for, select_device
+from .model.irsam import IRSAM
+from .preprocess import (
+    TilePlan,
+    as_frame_stack,
+    blend_window,
+    plan_tiles,
+    render_canvas,
+    resize_hw,
+    to_model_range,
+)
+
+
+@dataclass
+class Prediction:
+    """IRSAM results for one frame of (H, W) pixels."""
+
+    prob: np.ndarray  #: (H, W) float32, target probability σ(logit)
+    mask: np.ndarray  #: (H, W) bool, prob > threshold
+    edges: np.ndarray  #: (H, W) float32, GAD edge probability
+    granularity_local: np.ndarray  #: (H, W, 3) float32 in [0, 1], PCA of stage-1 features
+    granularity_global: np.ndarray  #: (H, W, 3) float32 in [0, 1], PCA of deep features
+    wpmd_edges: np.ndarray | None = None  #: (H, W) float32, WPMD edge strength (level 0)
+    wpmd_diffused: np.ndarray | None = None  #: (H, W) float32, WPMD diffused features (level 0)
+    seconds: float = 0.0  #: wall time spent on this frame
+
+
+@dataclass
+class FrameResult:
+    """One step of ``iter_predict``: frame ``index`` of ``total`` is done."""
+
+    index: int
+    total: int
+    prediction: Prediction
+
+
+class _PCA3:
+    """A 3-component PCA basis fitted once per ``predict`` call, so colours mean the same thing
+    in every tile and frame of a stack. Maps (B, C, h, w) features to (B, 3, h, w) in [0, 1]."""
+
+    def __init__(self) -> None:
+        self.mean: torch.Tensor | None = None
+        self.basis: torch.Tensor | None = None
+        self.lo: torch.Tensor | None = None
+        self.hi: torch.Tensor | None = None
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = feats.shape
+        x = feats.float().permute(0, 2, 3, 1).reshape(-1, c)
+        if self.basis is None:
+            self.mean = x.mean(0)
+            _, _, v = torch.linalg.svd(x - self.mean, full_matrices=False)
+            basis = v[:3].T  # (C, 3)
+            signs = torch.sign(basis[basis.abs().argmax(0), torch.arange(basis.shape[1])])
+            self.basis = basis * torch.where(signs == 0, 1.0, signs)
+            proj = (x - self.mean) @ self.basis
+            self.lo = torch.quantile(proj[:: max(1, proj.shape[0] // 50_000)], 0.01, dim=0)
+            self.hi = torch.quantile(proj[:: max(1, proj.shape[0] // 50_000)], 0.99, dim=0)
+        proj = (x - self.mean) @ self.basis
+        proj = ((proj - self.lo) / (self.hi - self.lo).clamp_min(1e-6)).clamp(0, 1)
+        k = proj.shape[1]
+        out = proj.reshape(b, h, w, k).permute(0, 3, 1, 2)
+        if k < 3:  # fewer than 3 channels (tiny test inputs): pad with zeros
+            out = torch.cat([out, out.new_zeros(b, 3 - k, h, w)], 1)
+        return out
+
+
+@dataclass
+class _FrameAcc:
+    """Blended accumulation of tile outputs for one frame on its padded canvas."""
+
+    index: int
+    plan: TilePlan
+    pending: int
+    started: float
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    weight: np.ndarray | None = None
+
+
+#: per-tile output name → channels
+_CHANNELS = {"logits": 1, "edges": 1, "wpmd_edges": 1, "wpmd_diffused": 1, "g_local": 3, "g_global": 3}
+
+
+class Predictor:
+    """Run an IRSAM model on frames.
+
+    Args:
+        model: an :class:`IRSAM` model (moved to ``device`` and put in eval mode).
+        device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+        threshold: probability threshold of the binary mask (0.5 ≡ logit > 0, the release's).
+        geometry: ``"auto"``, ``"squash"`` (release parity) or ``"tile"``; see ``preprocess``.
+        intensity: ``"auto"`` (uint8 as is, others percentile-stretched), ``"percentile"``,
+            ``"none"``.
+        percentiles: low/high percentiles of the stretch.
+        batch_size: tiles per forward pass (default 1 on CPU, 4 on GPU).
+        overlap: tile overlap in pixels; ``max_upscale``: largest upscaling of small frames.
+        precision: ``"fp32"``, or ``"fp16"``/``"bf16"`` autocast on CUDA.
+    """
+
+    def __init__(
+        self,
+        model: IRSAM,
+        device: str | torch.device | None = "auto",
+        threshold: float = 0.5,
+        geometry: str = "auto",
+        intensity: str = "auto",
+        percentiles: tuple[float, float] = (0.5, 99.99),
+        batch_size: int | None = None,
+        overlap: int = 64,
+        max_upscale: float = 2.0,
+        precision: str = "fp32",
+    ) -> None:
+        self.device = select_device(device)
+        self.model = model.to(self.device).eval()
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}.")
+        self.threshold = threshold
+        self.geometry = geometry
+        self.intensity = intensity
+        self.percentiles = percentiles
+        self.batch_size = batch_size or (4 if self.device.type == "cuda" else 1)
+        self.overlap = overlap
+        self.max_upscale = max_upscale
+        self.precision = precision
+        plan_tiles((8, 8), self.size, geometry)  # validates geometry early
+        self._window = blend_window(self.size, overlap)
+        self._flat = np.ones((self.size, self.size), np.float32)
+
+    @property
+    def size(self) -> int:
+        """Side S of the square model input in pixels."""
+        return self.model.image_size
+
+    def predict_frame(self, frame: np.ndarray) -> Prediction:
+        """One 2-D (or RGB) frame → its :class:`Prediction`."""
+        stack, single = as_frame_stack(frame)
+        if not single:
+            raise ValueError(f"predict_frame takes one frame, got a stack of {stack.shape[0]}.")
+        return self.predict(stack)[0]
+
+    def predict(self, frames: np.ndarray) -> list[Prediction]:
+        """A frame (H, W[, C]) or a stack (N, H, W[, C]) → one Prediction per frame."""
+        return [r.prediction for r in self.iter_predict(frames)]
+
+    def iter_predict(
+        self, frames: np.ndarray, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[FrameResult]:
+        """Yield a :class:`FrameResult` as each frame completes; stops early when
+        ``should_stop()`` returns True (checked between batches) or the generator is closed."""
+        stack, _ = as_frame_stack(frames)
+        total = stack.shape[0]
+        pca_local, pca_global = _PCA3(), _PCA3()
+        queue: list[tuple[_FrameAcc, tuple[int, int], np.ndarray]] = []
+        for i in range(total):
+            acc, tiles = self._start_frame(i, stack[i])
+            queue.extend((acc, origin, tile) for origin, tile in tiles)
+            while len(queue) >= self.batch_size or (i == total - 1 and queue):
+                if should_stop is not None and should_stop():
+                    return
+                batch, queue = queue[: self.batch_size], queue[self.batch_size :]
+                yield from self._run_batch(batch, total, pca_local, pca_global)
+
+    def _start_frame(self, index: int, frame: np.ndarray):
+        started = time.perf_counter()
+        image = to_model_range(frame, self.intensity, self.percentiles)
+        plan = plan_tiles(image.shape[:2], self.size, self.geometry, self.max_upscale, self.overlap)
+        canvas = render_canvas(image, plan)
+        s = self.size
+        tiles = [((y, x), canvas[y : y + s, x : x + s]) for y, x in plan.origins]
+        acc = _FrameAcc(index, plan, len(tiles), started)
+        return acc, tiles
+
+    @torch.inference_mode()
+    def _run_batch(self, batch, total: int, pca_local: _PCA3, pca_global: _PCA3) -> Iterator[FrameResult]:
+        x = torch.from_numpy(np.stack([t for _, _, t in batch])).permute(0, 3, 1, 2)
+        x = x.to(self.device, torch.float32)
+        with autocast_for(self.device, self.precision):
+            out = self.model.forward_all(x)
+        s = self.size
+        level0 = out.wpmd.get("0")
+        maps = {
+            "logits": out.mask_logits.float(),
+            "edges": out.edges.float(),
+            "g_local": resize_hw(pca_local(out.interm), (s, s)),
+            "g_global": resize_hw(pca_global(out.embedding), (s, s)),
+        }
+        if level0 is not None:
+            maps["wpmd_edges"] = resize_hw(level0["edge"].float(), (s, s))
+            maps["wpmd_diffused"] = resize_hw(level0["diffused"].float(), (s, s))
+        host = {k: v.float().cpu().numpy() for k, v in maps.items()}
+        for j, (acc, (y, x0), _) in enumerate(batch):
+            if acc.weight is None:
+                acc.weight = np.zeros(acc.plan.canvas_hw, np.float32)
+                acc.maps = {k: np.zeros((_CHANNELS[k], *acc.plan.canvas_hw), np.float32) for k in host}
+            w = self._window if len(acc.plan.origins) > 1 else self._flat
+            acc.weight[y : y + s, x0 : x0 + s] += w
+            for k, v in host.items():
+                acc.maps[k][:, y : y + s, x0 : x0 + s] += v[j] * w
+            acc.pending -= 1
+            if acc.pending == 0:
+                yield FrameResult(acc.index, total, self._finish(acc))
+
+    def _finish(self, acc: _FrameAcc) -> Prediction:
+        plan = acc.plan
+        sh, sw = plan.scaled_hw
+        out: dict[str, np.ndarray] = {}
+        for k, v in acc.maps.items():
+            t = torch.from_numpy(v[:, :sh, :sw] / acc.weight[:sh, :sw])
+            out[k] = resize_hw(t[None], plan.frame_hw)[0].numpy()
+        prob = 1.0 / (1.0 + np.exp(-out["logits"][0].astype(np.float64)))
+        return Prediction(
+            prob=prob.astype(np.float32),
+            mask=prob > self.threshold,
+            edges=out["edges"][0],
+            granularity_local=np.ascontiguousarray(out["g_local"].transpose(1, 2, 0)),
+            granularity_global=np.ascontiguousarray(out["g_global"].transpose(1, 2, 0)),
+            wpmd_edges=out["wpmd_edges"][0] if "wpmd_edges" in out else None,
+            wpmd_diffused=out["wpmd_diffused"][0] if "wpmd_diffused" in out else None,
+            seconds=time.perf_counter() - acc.started,
+        )

@@ -1,0 +1,52 @@
+"""Device selection: CUDA > Apple MPS > CPU, overridable."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+
+def available_devices() -> list[str]:
+    """Devices that exist on this machine, best first (e.g. ``["cuda:0", "cpu"]``)."""
+    devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+def select_device(device: str | torch.device | None = None) -> torch.device:
+    """Resolve ``None``/``"auto"`` to the best available device; check an explicit one exists.
+
+    Raises:
+        ValueError: the requested device is not available here.
+    """
+    if device is None or str(device) == "auto":
+        return torch.device(available_devices()[0])
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("CUDA was requested but no CUDA GPU is available; use 'cpu' or 'auto'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{dev} was requested but only {torch.cuda.device_count()} GPU(s) exist.")
+    elif dev.type == "mps" and "mps" not in available_devices():
+        raise ValueError("Apple MPS was requested but is not available; use 'cpu' or 'auto'.")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"Unsupported device {str(device)!r}; use 'auto', 'cpu', 'cuda' or 'mps'.")
+    return dev
+
+
+@contextlib.contextmanager
+def autocast_for(device: torch.device, precision: str = "fp32") -> Iterator[None]:
+    """Mixed precision on GPU (``"fp16"``/``"bf16"``); a no-op for ``"fp32"`` and on the CPU."""
+    if precision == "fp32" or device.type != "cuda":
+        yield
+        return
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be 'fp32', 'fp16' or 'bf16', got {precision!r}.")
+    with torch.autocast(device_type="cuda", dtype=dtypes[precision]):
+        yield

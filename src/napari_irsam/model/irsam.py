@@ -1,0 +1,219 @@
+"""IRSAM assembly: encoder (TinyViT ± WPMD) + prompt-free prompt encoder + GAD decoder.
+
+Configurations (``CONFIGS``):
+
+* ``release`` — parity with the official release: no WPMD, GAD ``deep``, the 512² input is
+  nearest-upsampled 2× to 1024² for the encoder, outputs bilinearly resized to 512².
+* ``paper`` — the paper's description: our WPMD (after the patch embedding and after stage 1)
+  and GAD ``both`` (early stage-1 + deep features). Same geometry as ``release``.
+* ``fast`` — ``paper`` with the encoder at native resolution (no 2× upsampling, 4× fewer
+  encoder FLOPs); masks are then predicted at 1/4 of the input size instead of 1/2.
+
+All configurations keep the 465 release keys (spec Appendix A); WPMD adds ``image_encoder.wpmd.*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from segment_anything.modeling.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
+from torch import nn
+
+from .gad import GadMode, GranularityAwareDecoder
+from .tiny_vit import EMBED_DIMS, TinyViT
+from .wpmd import WPMD
+
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+#: WPMD insertion levels → channels (0: after patch embedding, 1: after stage 1).
+WPMD_LEVEL_CHANNELS = {"0": EMBED_DIMS[0], "1": 160}
+
+
+@dataclass(frozen=True)
+class IRSAMConfig:
+    """Everything needed to rebuild a model; stored in our checkpoints' metadata."""
+
+    name: str = "release"
+    image_size: int = 512  #: side of the square model input (pixels)
+    encoder_scale: int = 2  #: nearest-neighbour upsampling before the encoder (release: 2)
+    gad_mode: GadMode = "deep"
+    wpmd_levels: tuple[str, ...] = ()
+    wpmd_steps: int = 2
+    wpmd_lambda: float = 0.2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """``"release"`` geometry (2× upsample) or ``"native"`` (encoder at input size)."""
+        return "release" if self.encoder_scale == 2 else f"native-x{self.encoder_scale}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["wpmd_levels"] = list(self.wpmd_levels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IRSAMConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown model configuration fields: {sorted(unknown)}.")
+        d = dict(d)
+        if "wpmd_levels" in d:
+            d["wpmd_levels"] = tuple(str(x) for x in d["wpmd_levels"])
+        return cls(**d)
+
+
+CONFIGS: dict[str, IRSAMConfig] = {
+    "release": IRSAMConfig(name="release"),
+    "paper": IRSAMConfig(name="paper", gad_mode="both", wpmd_levels=("0", "1")),
+    "fast": IRSAMConfig(name="fast", gad_mode="both", wpmd_levels=("0", "1"), encoder_scale=1),
+}
+
+
+def get_config(config: str | IRSAMConfig | dict[str, Any]) -> IRSAMConfig:
+    """Resolve a configuration name, dict or object."""
+    if isinstance(config, IRSAMConfig):
+        return config
+    if isinstance(config, dict):
+        return IRSAMConfig.from_dict(config)
+    if config not in CONFIGS:
+        raise ValueError(
+            f"Unknown IRSAM configuration {config!r}; choose one of {sorted(CONFIGS)}."
+        )
+    return CONFIGS[config]
+
+
+class IRSAMPromptEncoder(PromptEncoder):
+    """SAM's prompt encoder plus the unused IRSAM buffer ``pe_layer_2`` (2×32), for key parity."""
+
+    def __init__(self, embed_dim: int = 256, grid: int = 64, input_size: int = 1024) -> None:
+        super().__init__(
+            embed_dim=embed_dim,
+            image_embedding_size=(grid, grid),
+            input_image_size=(input_size, input_size),
+            mask_in_chans=16,
+        )
+        self.pe_layer_2 = PositionEmbeddingRandom(32)
+
+    def no_prompt(self, batch: int, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense PE (1, 256, h, w) and the broadcast no-mask embedding (B, 256, h, w)."""
+        pe = self.pe_layer(hw).unsqueeze(0)
+        dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch, -1, hw[0], hw[1])
+        return pe, dense
+
+
+@dataclass
+class IRSAMOutput:
+    """Every output of one forward pass, at the model input size S×S unless stated."""
+
+    mask_logits: torch.Tensor  #: (B, 1, S, S)
+    edges: torch.Tensor  #: (B, 1, S, S) probabilities
+    embedding: torch.Tensor  #: deep features E, (B, 256, h, w)
+    interm: torch.Tensor  #: stage-1 features F₁, (B, 160, h, w)
+    wpmd: dict[str, dict[str, torch.Tensor]]  #: level → {"edge", "diffused"}, (B, 1, ·, ·)
+
+
+class IRSAM(nn.Module):
+    """The IRSAM model. ``forward(images)`` is the release's forward (spec §1.2 steps 5–6, §1.5).
+
+    Args:
+        config: the configuration (see ``CONFIGS``).
+    """
+
+    def __init__(self, config: IRSAMConfig) -> None:
+        super().__init__()
+        self.config = config
+        wpmd = nn.ModuleDict(
+            {
+                lvl: WPMD(WPMD_LEVEL_CHANNELS[lvl], config.wpmd_steps, config.wpmd_lambda)
+                for lvl in config.wpmd_levels
+            }
+        )
+        self.image_encoder = TinyViT(wpmd_blocks=wpmd)
+        self.prompt_encoder = IRSAMPromptEncoder()
+        self.mask_decoder = GranularityAwareDecoder(config.gad_mode)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False
+        )
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images: (B, 3, H, W) float, 0–255 (uint8-truncated, not normalised); H·scale and W·scale
+        multiples of 16 (512 for the release). Returns ``(mask_logits, edges)``, each
+        (B, 1, H, W); edges are probabilities."""
+        out = self.forward_all(images)
+        return out.mask_logits, out.edges
+
+    def forward_all(self, images: torch.Tensor) -> IRSAMOutput:
+        """Like ``forward`` but also returns the features the UI displays."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"IRSAM expects images of shape (B, 3, H, W), got {tuple(images.shape)}.")
+        h, w = images.shape[-2:]
+        scale = self.config.encoder_scale
+        if (h * scale) % 16 or (w * scale) % 16:
+            raise ValueError(
+                f"IRSAM input sides times the encoder scale ({scale}) must be multiples of 16, "
+                f"got {h}×{w}."
+            )
+        x = (images - self.pixel_mean) / self.pixel_std
+        if scale != 1:
+            x = F.interpolate(x, size=(h * scale, w * scale), mode="nearest")
+        embedding, interm, wpmd_maps = self.image_encoder.forward_with_maps(x)
+        grid = (embedding.shape[2], embedding.shape[3])
+        pe, dense = self.prompt_encoder.no_prompt(images.shape[0], grid)
+        dec = self.mask_decoder.decode(embedding, interm, pe, dense)
+        size = (h, w)
+        logits = F.interpolate(dec.mask_logits, size=size, mode="bilinear", align_corners=False)
+        edges = F.interpolate(dec.edges, size=size, mode="bilinear", align_corners=False)
+        return IRSAMOutput(logits, edges, embedding, interm.permute(0, 3, 1, 2), wpmd_maps)
+
+
+def build_irsam(
+    config: str | IRSAMConfig | dict[str, Any] = "release",
+    checkpoint: Any = None,
+    strict: bool | None = None,
+) -> IRSAM:
+    """Build an IRSAM model, optionally loading weights.
+
+    Args:
+        config: ``"release"``, ``"paper"``, ``"fast"``, an :class:`IRSAMConfig` or its dict.
+            When ``checkpoint`` is one of our own checkpoints and ``config`` is left at its
+            default, the checkpoint's stored configuration is used.
+        checkpoint: a path, a state dict, or one of our checkpoint dicts (see
+            :func:`napari_irsam.model.checkpoint.load_checkpoint`).
+        strict: passed to ``load_checkpoint``.
+
+    Returns the model in eval mode.
+    """
+    from .checkpoint import load_checkpoint, read_checkpoint
+
+    cfg = get_config(config)
+    loaded = None
+    if checkpoint is not None:
+        loaded = read_checkpoint(checkpoint)
+        if loaded.config is not None and config == "release":
+            cfg = IRSAMConfig.from_dict(loaded.config)
+    model = IRSAM(cfg)
+    if loaded is not None:
+        load_checkpoint(model, loaded, strict=strict)
+    model.eval()
+    return model
+
+
+def with_overrides(config: IRSAMConfig, **changes: Any) -> IRSAMConfig:
+    """A copy of ``config`` with some fields changed."""
+    return replace(config, **changes)
