@@ -94,7 +94,14 @@ class _FrameAcc:
 
 
 #: per-tile output name → channels
-_CHANNELS = {"logits": 1, "edges": 1, "wpmd_edges": 1, "wpmd_diffused": 1, "g_local": 3, "g_global": 3}
+_CHANNELS = {
+    "logits": 1,
+    "edges": 1,
+    "wpmd_edges": 1,
+    "wpmd_diffused": 1,
+    "g_local": 3,
+    "g_global": 3,
+}
 
 
 class Predictor:
@@ -187,7 +194,9 @@ class Predictor:
         return acc, tiles
 
     @torch.inference_mode()
-    def _run_batch(self, batch, total: int, pca_local: _PCA3, pca_global: _PCA3) -> Iterator[FrameResult]:
+    def _run_batch(
+        self, batch, total: int, pca_local: _PCA3, pca_global: _PCA3
+    ) -> Iterator[FrameResult]:
         x = torch.from_numpy(np.stack([t for _, _, t in batch])).permute(0, 3, 1, 2)
         x = x.to(self.device, torch.float32)
         with autocast_for(self.device, self.precision):
@@ -207,7 +216,9 @@ class Predictor:
         for j, (acc, (y, x0), _) in enumerate(batch):
             if acc.weight is None:
                 acc.weight = np.zeros(acc.plan.canvas_hw, np.float32)
-                acc.maps = {k: np.zeros((_CHANNELS[k], *acc.plan.canvas_hw), np.float32) for k in host}
+                acc.maps = {
+                    k: np.zeros((_CHANNELS[k], *acc.plan.canvas_hw), np.float32) for k in host
+                }
             w = self._window if len(acc.plan.origins) > 1 else self._flat
             acc.weight[y : y + s, x0 : x0 + s] += w
             for k, v in host.items():

@@ -38,7 +38,9 @@ def as_frame_stack(frames: np.ndarray, rgb: bool | None = None) -> tuple[np.ndar
         ValueError: 0-d/1-d/5-d input, empty stack, or an empty frame.
     """
     arr = np.asarray(frames)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise TypeError(
             f"Frames must hold real numbers (uint8, uint16, int or float), not {arr.dtype}."
         )
@@ -49,7 +51,9 @@ def as_frame_stack(frames: np.ndarray, rgb: bool | None = None) -> tuple[np.ndar
     if rgb is None:
         rgb = arr.ndim >= 3 and arr.shape[-1] in (3, 4)
     if rgb and arr.shape[-1] not in (3, 4):
-        raise ValueError(f"An RGB frame needs 3 or 4 channels in its last axis, got shape {arr.shape}.")
+        raise ValueError(
+            f"An RGB frame needs 3 or 4 channels in its last axis, got shape {arr.shape}."
+        )
     single = arr.ndim == (3 if rgb else 2)
     if single:
         arr = arr[None]
@@ -58,9 +62,7 @@ def as_frame_stack(frames: np.ndarray, rgb: bool | None = None) -> tuple[np.ndar
     if arr.shape[0] == 0:
         raise ValueError("The stack is empty: there are no frames to segment.")
     if arr.shape[1] < 2 or arr.shape[2] < 2:
-        raise ValueError(
-            f"Frames must be at least 2×2 pixels, got {arr.shape[1]}×{arr.shape[2]}."
-        )
+        raise ValueError(f"Frames must be at least 2×2 pixels, got {arr.shape[1]}×{arr.shape[2]}.")
     return arr, single
 
 

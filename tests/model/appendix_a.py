@@ -30,8 +30,11 @@ def _lin(prefix: str, out: int, inp: int) -> dict[str, tuple[int, ...]]:
 
 
 def _mlp3(prefix: str, out: int) -> dict[str, tuple[int, ...]]:
-    return {**_lin(f"{prefix}.layers.0", 256, 256), **_lin(f"{prefix}.layers.1", 256, 256),
-            **_lin(f"{prefix}.layers.2", out, 256)}
+    return {
+        **_lin(f"{prefix}.layers.0", 256, 256),
+        **_lin(f"{prefix}.layers.1", 256, 256),
+        **_lin(f"{prefix}.layers.2", out, 256),
+    }
 
 
 def _convt(prefix: str, cin: int, cout: int, k: int) -> dict[str, tuple[int, ...]]:
@@ -132,7 +135,10 @@ def appendix_a() -> dict[str, tuple[int, ...]]:
 
 #: The 26 keys mobile_sam.pt lacks (spec §5.2), written out independently.
 MOBILE_SAM_MISSING = (
-    {"mask_decoder.edge_token.weight", "prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix"}
+    {
+        "mask_decoder.edge_token.weight",
+        "prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix",
+    }
     | {f"mask_decoder.edge_mlp.layers.{i}.{p}" for i in range(3) for p in ("weight", "bias")}
     | {
         f"mask_decoder.{m}.{i}.{p}"

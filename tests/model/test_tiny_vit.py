@@ -73,10 +73,20 @@ def test_parity_with_mobilesam_tinyvit():
     """Same random weights in MobileSAM's own TinyViT (Apache-2.0 package) → identical output."""
     ref_mod = pytest.importorskip("mobilesam_lite.mobile_sam.modeling.tiny_vit_sam")
     ref = ref_mod.TinyViT(
-        img_size=1024, in_chans=3, num_classes=1000, embed_dims=[64, 128, 160, 320],
-        depths=[2, 2, 6, 2], num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4.0,
-        drop_rate=0.0, drop_path_rate=0.0, use_checkpoint=False, mbconv_expand_ratio=4.0,
-        local_conv_size=3, layer_lr_decay=0.8,
+        img_size=1024,
+        in_chans=3,
+        num_classes=1000,
+        embed_dims=[64, 128, 160, 320],
+        depths=[2, 2, 6, 2],
+        num_heads=[2, 4, 5, 10],
+        window_sizes=[7, 7, 14, 7],
+        mlp_ratio=4.0,
+        drop_rate=0.0,
+        drop_path_rate=0.0,
+        use_checkpoint=False,
+        mbconv_expand_ratio=4.0,
+        local_conv_size=3,
+        layer_lr_decay=0.8,
     )
     ours = TinyViT()
     g = torch.Generator().manual_seed(3)

@@ -32,7 +32,10 @@ FORMAT_VERSION = 1
 
 #: Keys an IRSAM model has and mobile_sam.pt lacks (spec §5.2).
 IRSAM_ONLY_KEYS: frozenset[str] = frozenset(
-    ["mask_decoder.edge_token.weight", "prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix"]
+    [
+        "mask_decoder.edge_token.weight",
+        "prompt_encoder.pe_layer_2.positional_encoding_gaussian_matrix",
+    ]
     + [f"mask_decoder.edge_mlp.layers.{i}.{p}" for i in range(3) for p in ("weight", "bias")]
     + [
         f"mask_decoder.{m}.{i}.{p}"
@@ -94,11 +97,13 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"Refused to load {path.name}: it is not a plain weights file (loading it would run "
-            "code from the file); save a state_dict instead."
+            f"Refused to load {path.name}: it is not a plain PyTorch weights file, and loading it "
+            "any other way could run code from the file."
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint ({exc.__class__.__name__}).") from exc
+        raise CheckpointError(
+            f"{path.name} is not a PyTorch checkpoint ({exc.__class__.__name__})."
+        ) from exc
 
 
 def _as_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
@@ -112,7 +117,9 @@ def _as_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def read_checkpoint(src: str | os.PathLike[str] | Mapping[str, Any] | LoadedCheckpoint) -> LoadedCheckpoint:
+def read_checkpoint(
+    src: str | os.PathLike[str] | Mapping[str, Any] | LoadedCheckpoint,
+) -> LoadedCheckpoint:
     """Read a checkpoint file or dict without applying it; see the module docstring."""
     if isinstance(src, LoadedCheckpoint):
         return src
@@ -127,15 +134,23 @@ def read_checkpoint(src: str | os.PathLike[str] | Mapping[str, Any] | LoadedChec
     elif isinstance(src, Mapping):
         source, obj = "<state dict>", src
     else:
-        raise CheckpointError(f"A checkpoint must be a path or a state dict, not {type(src).__name__}.")
+        raise CheckpointError(
+            f"A checkpoint must be a path or a state dict, not {type(src).__name__}."
+        )
 
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         sd = _as_state_dict(obj.get("state_dict"), source)
         expected = obj.get("weights_sha256")
         if expected and weights_sha256(sd) != expected:
-            raise CheckpointError(f"{Path(source).name} is corrupted: its weights do not match their sha256.")
+            raise CheckpointError(
+                f"{Path(source).name} is corrupted: its weights do not match their sha256."
+            )
         return LoadedCheckpoint(
-            sd, dict(obj.get("config") or {}), dict(obj.get("metadata") or {}), source, sha or expected
+            sd,
+            dict(obj.get("config") or {}),
+            dict(obj.get("metadata") or {}),
+            source,
+            sha or expected,
         )
     if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
         for wrapper in ("model", "state_dict"):  # common third-party wrappers
@@ -177,7 +192,9 @@ def load_checkpoint(
     ]
     name = Path(ckpt.source).name
     if shape_bad:
-        raise CheckpointError(f"{name} does not fit this model: wrong shapes for {_fmt_keys(shape_bad, 4)}.")
+        raise CheckpointError(
+            f"{name} does not fit this model: wrong shapes for {_fmt_keys(shape_bad, 4)}."
+        )
 
     wpmd_keys = {k for k in own if k.startswith("image_encoder.wpmd.")}
     missing_set = set(missing)

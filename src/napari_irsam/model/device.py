@@ -10,7 +10,9 @@ import torch
 
 def available_devices() -> list[str]:
     """Devices that exist on this machine, best first (e.g. ``["cuda:0", "cpu"]``)."""
-    devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    devices = (
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append("mps")
@@ -29,9 +31,13 @@ def select_device(device: str | torch.device | None = None) -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("CUDA was requested but no CUDA GPU is available; use 'cpu' or 'auto'.")
+            raise ValueError(
+                "CUDA was requested but no CUDA GPU is available; use 'cpu' or 'auto'."
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"{dev} was requested but only {torch.cuda.device_count()} GPU(s) exist.")
+            raise ValueError(
+                f"{dev} was requested but only {torch.cuda.device_count()} GPU(s) exist."
+            )
     elif dev.type == "mps" and "mps" not in available_devices():
         raise ValueError("Apple MPS was requested but is not available; use 'cpu' or 'auto'.")
     elif dev.type not in ("cpu", "cuda", "mps"):

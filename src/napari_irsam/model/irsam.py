@@ -161,7 +161,9 @@ class IRSAM(nn.Module):
     def forward_all(self, images: torch.Tensor) -> IRSAMOutput:
         """Like ``forward`` but also returns the features the UI displays."""
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"IRSAM expects images of shape (B, 3, H, W), got {tuple(images.shape)}.")
+            raise ValueError(
+                f"IRSAM expects images of shape (B, 3, H, W), got {tuple(images.shape)}."
+            )
         h, w = images.shape[-2:]
         scale = self.config.encoder_scale
         if (h * scale) % 16 or (w * scale) % 16:

@@ -41,7 +41,13 @@ class ConvBN(nn.Sequential):
     """Bias-free Conv2d followed by BatchNorm2d (keys ``c`` and ``bn``)."""
 
     def __init__(
-        self, cin: int, cout: int, k: int = 1, stride: int = 1, pad: int = 0, groups: int = 1,
+        self,
+        cin: int,
+        cout: int,
+        k: int = 1,
+        stride: int = 1,
+        pad: int = 0,
+        groups: int = 1,
         bn_weight_init: float = 1.0,
     ) -> None:
         super().__init__()
@@ -219,9 +225,7 @@ class AttentionStage(nn.Module):
         self.blocks = nn.ModuleList(TinyViTBlock(dim, num_heads, window) for _ in range(depth))
         self.downsample = PatchMerging(dim, out_dim) if out_dim is not None else None
 
-    def forward(
-        self, x: torch.Tensor, hw: tuple[int, int]
-    ) -> tuple[torch.Tensor, tuple[int, int]]:
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
         for blk in self.blocks:
             x = blk(x, hw)
         if self.downsample is not None:

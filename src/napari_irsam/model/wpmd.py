@@ -78,7 +78,9 @@ class WPMD(nn.Module):
     ) -> None:
         super().__init__()
         if not 0.0 < lam <= 0.25:
-            raise ValueError(f"WPMD step size lambda must be in (0, 0.25] for stability, got {lam}.")
+            raise ValueError(
+                f"WPMD step size lambda must be in (0, 0.25] for stability, got {lam}."
+            )
         if steps < 1:
             raise ValueError(f"WPMD needs at least one diffusion step, got {steps}.")
         self.steps = steps

@@ -20,7 +20,9 @@ def release_run(release_model):
     shapes: dict[str, tuple[int, ...]] = {}
     enc = release_model.image_encoder
     hooks = [
-        enc.patch_embed.register_forward_hook(lambda m, i, o: shapes.__setitem__("patch_embed", tuple(o.shape))),
+        enc.patch_embed.register_forward_hook(
+            lambda m, i, o: shapes.__setitem__("patch_embed", tuple(o.shape))
+        ),
     ]
     for s in range(4):
         hooks.append(
@@ -28,7 +30,9 @@ def release_run(release_model):
                 lambda m, i, o, s=s: shapes.__setitem__(f"layers.{s}", tuple(o[0].shape))
             )
         )
-    hooks.append(enc.neck.register_forward_hook(lambda m, i, o: shapes.__setitem__("neck", tuple(o.shape))))
+    hooks.append(
+        enc.neck.register_forward_hook(lambda m, i, o: shapes.__setitem__("neck", tuple(o.shape)))
+    )
     torch.manual_seed(1)
     x = torch.rand(1, 3, 512, 512) * 255
     with torch.inference_mode():
@@ -42,4 +46,6 @@ def release_run(release_model):
 @pytest.fixture()
 def tiny_config() -> IRSAMConfig:
     """A release-architecture model on a 64² input (128² encoder input): fast for tests."""
-    return IRSAMConfig(name="tiny-test", image_size=64, encoder_scale=2, gad_mode="both", wpmd_levels=("0", "1"))
+    return IRSAMConfig(
+        name="tiny-test", image_size=64, encoder_scale=2, gad_mode="both", wpmd_levels=("0", "1")
+    )
