@@ -27,3 +27,7 @@ __all__ = [
     "save_checkpoint",
     "select_device",
 ]
+
+from .weights import ModelInfo, bundled_default, load_model, registry, resolve_weights  # noqa: E402
+
+__all__ += ["ModelInfo", "bundled_default", "load_model", "registry", "resolve_weights"]
