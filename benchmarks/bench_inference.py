@@ -1,0 +1,103 @@
+"""Inference speed of the Predictor on this machine (random weights; speed does not depend on them).
+
+For each configuration and frame size, a fresh subprocess builds the model, warms up once, then
+times ``repeats`` single-frame predictions (median wall time), a stack of ``--stack`` frames at
+256² (frames/s), and reports the process's peak RSS and CPU-time/wall-time ratio (≈ number of
+busy cores; ≈ 2 on a quiet 2-core machine).
+
+    python benchmarks/bench_inference.py [--repeats 3] [--stack 32] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+# (label, config, geometry)
+MODES = [
+    ("release (512→1024, auto)", "release", "auto"),
+    ("release parity (squash)", "release", "squash"),
+    ("fast (native 512)", "fast", "auto"),
+]
+
+
+def worker(config: str, geometry: str, size: int, repeats: int, stack: int, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    from napari_irsam.inference import Predictor
+    from napari_irsam.model import build_irsam
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    predictor = Predictor(build_irsam(config), "cpu", geometry=geometry)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 65535, (size, size)).astype(np.uint16)
+    predictor.predict_frame(frame)  # warm-up
+    times = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        predictor.predict_frame(frame)
+        times.append(time.perf_counter() - t)
+    cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    fps = None
+    if stack:
+        frames = rng.integers(0, 65535, (stack, 256, 256)).astype(np.uint16)
+        t = time.perf_counter()
+        predictor.predict(frames)
+        fps = stack / (time.perf_counter() - t)
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "cpu_wall_ratio": cpu_ratio,
+        "stack_fps_256": fps,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--stack", type=int, default=32, help="frames in the 256² stack run (0: skip)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "GEOMETRY", "SIZE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        cfg, geom, size = args.worker
+        print(json.dumps(worker(cfg, geom, int(size), args.repeats, args.stack, args.threads)))
+        return
+
+    rows = []
+    for label, cfg, geom in MODES:
+        for size in args.sizes:
+            stack = args.stack if size == args.sizes[0] else 0
+            cmd = [sys.executable, __file__, "--worker", cfg, geom, str(size),
+                   "--repeats", str(args.repeats), "--stack", str(stack), "--threads", str(args.threads)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            res = json.loads(out.strip().splitlines()[-1])
+            rows.append({"mode": label, "size": size, **res})
+            print(f"done {label} {size}²: {res['median_s']:.2f} s", file=sys.stderr, flush=True)
+
+    base = {r["size"]: r["median_s"] for r in rows if r["mode"].startswith("release (")}
+    print(f"\n| mode | frame | median s/frame | vs release | CPU/wall | stack fps (256²) | peak RSS MB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        ratio = base[r["size"]] / r["median_s"] if r["size"] in base else float("nan")
+        fps = f"{r['stack_fps_256']:.2f}" if r["stack_fps_256"] else "–"
+        print(f"| {r['mode']} | {r['size']}² | {r['median_s']:.2f} | {ratio:.2f}× | "
+              f"{r['cpu_wall_ratio']:.2f} | {fps} | {r['peak_rss_mb']:.0f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
