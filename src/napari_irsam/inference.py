@@ -93,6 +93,9 @@ class _FrameAcc:
     weight: np.ndarray | None = None
 
 
+#: a tile waiting for the model: its frame's accumulator, its origin, its (S, S, 3) pixels
+_Tile = tuple[_FrameAcc, tuple[int, int], np.ndarray]
+
 #: per-tile output name → channels
 _CHANNELS = {
     "logits": 1,
@@ -173,7 +176,7 @@ class Predictor:
         stack, _ = as_frame_stack(frames)
         total = stack.shape[0]
         pca_local, pca_global = _PCA3(), _PCA3()
-        queue: list[tuple[_FrameAcc, tuple[int, int], np.ndarray]] = []
+        queue: list[_Tile] = []
         for i in range(total):
             acc, tiles = self._start_frame(i, stack[i])
             queue.extend((acc, origin, tile) for origin, tile in tiles)
@@ -183,7 +186,10 @@ class Predictor:
                 batch, queue = queue[: self.batch_size], queue[self.batch_size :]
                 yield from self._run_batch(batch, total, pca_local, pca_global)
 
-    def _start_frame(self, index: int, frame: np.ndarray):
+    def _start_frame(
+        self, index: int, frame: np.ndarray
+    ) -> tuple[_FrameAcc, list[tuple[tuple[int, int], np.ndarray]]]:
+        """Map one frame to 0–255, plan its geometry and cut its (S, S, 3) uint8 tiles."""
         started = time.perf_counter()
         image = to_model_range(frame, self.intensity, self.percentiles)
         plan = plan_tiles(image.shape[:2], self.size, self.geometry, self.max_upscale, self.overlap)
@@ -195,8 +201,9 @@ class Predictor:
 
     @torch.inference_mode()
     def _run_batch(
-        self, batch, total: int, pca_local: _PCA3, pca_global: _PCA3
+        self, batch: list[_Tile], total: int, pca_local: _PCA3, pca_global: _PCA3
     ) -> Iterator[FrameResult]:
+        """Forward a batch of tiles, blend them into their frames, yield completed frames."""
         x = torch.from_numpy(np.stack([t for _, _, t in batch])).permute(0, 3, 1, 2)
         x = x.to(self.device, torch.float32)
         with autocast_for(self.device, self.precision):
