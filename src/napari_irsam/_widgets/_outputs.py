@@ -1,0 +1,174 @@
+"""Output layers of "Run IRSAM": created once per source image, updated in place.
+
+Each output has the source stack's shape (frames not processed yet are zero) and the source's
+scale/translate, and is named ``"<title> [<image>]"`` so a re-run finds and reuses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer
+
+from ..segment import FrameDone, FrameOutput, RunStarted, label_targets
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    field: str  #: FrameOutput attribute
+    title: str  #: layer name prefix
+    layer_type: type[Layer]
+    dtype: Any
+    rgb: bool = False
+    visible: bool = True
+    colormap: str = "gray"
+
+
+OUTPUTS: tuple[OutputKind, ...] = (
+    OutputKind("mask", "IRSAM mask", Labels, np.int32),
+    OutputKind("prob", "IRSAM probability", Image, np.float32, visible=False, colormap="magma"),
+    OutputKind("wpmd_edges", "WPMD edges", Image, np.float32, visible=False),
+    OutputKind("wpmd_diffused", "WPMD diffused", Image, np.float32, visible=False),
+    OutputKind(
+        "granularity_local", "granularity (local)", Image, np.uint8, rgb=True, visible=False
+    ),
+    OutputKind(
+        "granularity_global", "granularity (global)", Image, np.uint8, rgb=True, visible=False
+    ),
+)
+
+
+def layer_name(title: str, image_name: str) -> str:
+    return f"{title} [{image_name}]"
+
+
+class OutputLayers:
+    """The layers one run writes into; built on :class:`RunStarted`, filled on :class:`FrameDone`.
+
+    Args:
+        viewer: the napari viewer.
+        source: the image layer being segmented; its data is (…, H, W[, C]).
+        stack_shape: (N, H, W) of the flattened stack, N = product of the leading axes.
+    """
+
+    def __init__(self, viewer: Any, source: Image, stack_shape: tuple[int, int, int]) -> None:
+        self.viewer = viewer
+        self.source = source
+        self.stack_shape = stack_shape
+        data_shape = source.data.shape[:-1] if source.rgb else source.data.shape
+        self.shape: tuple[int, ...] = tuple(int(s) for s in data_shape)  # (…, H, W)
+        self.layers: dict[str, Layer] = {}
+        self.flat: dict[str, np.ndarray] = {}  # (N, H, W[, 3]) views of each layer's data
+        self.next_label = 1
+        self.run: dict[str, Any] = {}
+        self._seconds: list[float] = []
+        self._limits: dict[str, tuple[float, float]] = {}
+
+    # ----------------------------------------------------------------------------------- layers
+    def _find(self, name: str, kind: OutputKind) -> Layer | None:
+        if name not in self.viewer.layers:
+            return None
+        layer = self.viewer.layers[name]
+        return layer if type(layer) is kind.layer_type else None
+
+    def start(self, event: RunStarted) -> list[str]:
+        """Create or reuse the layers this run writes; returns the names of outputs skipped."""
+        self.run = {
+            **event.metadata,
+            "frames": list(event.frame_indices),
+            "seconds_per_frame": None,
+        }
+        skipped = []
+        for kind in OUTPUTS:
+            if kind.field not in event.outputs:
+                skipped.append(kind.title)
+                continue
+            self.layers[kind.field] = self._prepare(kind)
+        mask = self.flat["mask"]
+        others = np.ones(mask.shape[0], bool)
+        others[event.frame_indices] = False
+        # ids stay unique across the stack: new targets start above every id in other frames
+        self.next_label = int(mask[others].max(initial=0)) + 1
+        return skipped
+
+    def _prepare(self, kind: OutputKind) -> Layer:
+        name = layer_name(kind.title, self.source.name)
+        full = self.shape + ((3,) if kind.rgb else ())
+        layer = self._find(name, kind)
+        if layer is None or layer.data.shape != full or layer.data.dtype != kind.dtype:
+            data = np.zeros(full, kind.dtype)
+            if layer is None:
+                layer = self._add(kind, name, data)
+            else:  # the source changed shape: same layer object, fresh data
+                layer.data = data
+                layer.metadata.pop("processed_frames", None)
+        self.flat[kind.field] = layer.data.reshape(self.stack_shape + ((3,) if kind.rgb else ()))
+        if not np.shares_memory(self.flat[kind.field], layer.data):
+            raise RuntimeError(f"{name} data is not contiguous; cannot update it in place.")
+        return layer
+
+    def _add(self, kind: OutputKind, name: str, data: np.ndarray) -> Layer:
+        common = {
+            "name": name,
+            "scale": self.source.scale,
+            "translate": self.source.translate,
+            "visible": kind.visible,
+        }
+        if kind.layer_type is Labels:
+            return self.viewer.add_labels(data, **common)
+        if kind.rgb:
+            return self.viewer.add_image(data, rgb=True, **common)
+        return self.viewer.add_image(
+            data, colormap=kind.colormap, contrast_limits=(0.0, 1.0), blending="additive", **common
+        )
+
+    # ----------------------------------------------------------------------------------- frames
+    def write(self, event: FrameDone) -> None:
+        """Write one finished frame into every layer and refresh them."""
+        out: FrameOutput = event.output
+        i = event.index
+        self._seconds.append(out.seconds)
+        self.run["seconds_per_frame"] = float(np.mean(self._seconds))
+        for fld, layer in self.layers.items():
+            if fld == "mask":
+                labels = label_targets(out.mask, self.next_label)
+                self.next_label = max(self.next_label, int(labels.max()) + 1)
+                self.flat[fld][i] = labels
+            else:
+                value = getattr(out, fld)
+                if value is None:
+                    continue
+                if fld.startswith("granularity"):
+                    value = np.clip(np.asarray(value) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                else:
+                    self._track_limits(fld, layer, value)
+                self.flat[fld][i] = value
+            self._record(layer, i)
+            layer.refresh()
+
+    def _track_limits(self, fld: str, layer: Layer, value: np.ndarray) -> None:
+        """Widen contrast limits of maps whose range is not [0, 1] as frames arrive."""
+        finite = value[np.isfinite(value)]
+        if finite.size == 0:
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        old = self._limits.get(fld)
+        lo, hi = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
+        self._limits[fld] = (lo, hi)
+        if fld != "prob" or lo < 0.0 or hi > 1.0:
+            layer.contrast_limits_range = (lo, max(hi, lo + 1e-6))
+            layer.contrast_limits = (lo, max(hi, lo + 1e-6))
+
+    def _record(self, layer: Layer, index: int) -> None:
+        """Provenance: latest run's settings at top level; every run and frame listed."""
+        md = layer.metadata
+        processed = set(md.get("processed_frames", []))
+        processed.add(int(index))
+        runs = md.setdefault("runs", [])
+        if not runs or runs[-1] is not self.run:
+            runs.append(self.run)
+        md.update({k: v for k, v in self.run.items() if k != "frames"})
+        md["processed_frames"] = sorted(processed)
+        md["source_layer"] = self.source.name

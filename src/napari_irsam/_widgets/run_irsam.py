@@ -1,0 +1,346 @@
+"""The "Run IRSAM" dock widget: pick an image, a model, a device, a threshold and frames; run.
+
+Thin: the work is :func:`napari_irsam.segment.run_segmentation`, run in a napari thread worker so
+the viewer stays responsive; this module only builds the form, starts/cancels the worker and hands
+its events to :class:`~napari_irsam._widgets._outputs.OutputLayers`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..model import available_devices, bundled_default
+from ..segment import (
+    CLASSICAL_PREFIX,
+    FrameDone,
+    ModelCache,
+    RunSpec,
+    RunStarted,
+    classical_detectors,
+    run_segmentation,
+)
+from ._outputs import OutputLayers
+
+log = logging.getLogger(__name__)
+
+DEFAULT = "default (bundled)"
+FILE = "checkpoint file…"
+MOBILE_SAM = "mobile_sam"
+SCOPES = ("current frame", "all frames", "frame range")
+
+
+class RunIRSAMWidget(QWidget):
+    """Dock widget running IRSAM (or a classical detector) on an image layer."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.cache = ModelCache()
+        self.worker: GeneratorWorker | None = None
+        self.outputs: OutputLayers | None = None
+        self._progress: progress | None = None
+        self._note = ""  # what this run's model does not produce, repeated in the status
+        self._cancelled = False
+        self._done = self._total = 0  # frames of the current run
+
+        self.image_combo = QComboBox()
+        self.model_combo = QComboBox()
+        if bundled_default() is not None:
+            self.model_combo.addItem(DEFAULT, "default")
+        self.model_combo.addItem(FILE, None)
+        self.model_combo.addItem(MOBILE_SAM, "mobile_sam")
+        for name in classical_detectors():
+            self.model_combo.addItem(f"{CLASSICAL_PREFIX} {name}", f"{CLASSICAL_PREFIX}{name}")
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("IRSAM / mobile_sam.pt / napari-irsam checkpoint")
+        self.browse_button = QPushButton("…")
+        self.browse_button.setToolTip("Choose a checkpoint file")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(available_devices())  # only devices that exist, best first
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(0.01, 0.99)
+        self.threshold_spin.setSingleStep(0.05)
+        self.threshold_spin.setValue(0.5)
+        self.threshold_spin.setToolTip("Probability above which a pixel is a target (IRSAM only)")
+        self.scope_combo = QComboBox()
+        self.scope_combo.addItems(SCOPES)
+        self.start_spin, self.stop_spin = QSpinBox(), QSpinBox()
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit)
+        path_row.addWidget(self.browse_button)
+        self._path_widget = QWidget()
+        self._path_widget.setLayout(path_row)
+        path_row.setContentsMargins(0, 0, 0, 0)
+        range_row = QHBoxLayout()
+        range_row.setContentsMargins(0, 0, 0, 0)
+        range_row.addWidget(QLabel("from"))
+        range_row.addWidget(self.start_spin)
+        range_row.addWidget(QLabel("to"))
+        range_row.addWidget(self.stop_spin)
+        self._range_widget = QWidget()
+        self._range_widget.setLayout(range_row)
+        form = QFormLayout()
+        form.addRow("image", self.image_combo)
+        form.addRow("model", self.model_combo)
+        form.addRow("", self._path_widget)
+        form.addRow("device", self.device_combo)
+        form.addRow("threshold", self.threshold_spin)
+        form.addRow("frames", self.scope_combo)
+        form.addRow("", self._range_widget)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout()
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.setLayout(layout)
+
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.scope_combo.currentIndexChanged.connect(self._on_scope_changed)
+        self.image_combo.currentIndexChanged.connect(self._update_range)
+        self.browse_button.clicked.connect(self._browse)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        events = self.viewer.layers.events
+        for ev in (events.inserted, events.removed, events.reordered):
+            ev.connect(self._reset_images)
+        self._reset_images()
+        self._on_model_changed()
+        self._on_scope_changed()
+
+    # -------------------------------------------------------------------------------- the form
+    def _image_layers(self) -> list[Image]:
+        """Only Image layers can be segmented (Labels, Points, … are never offered)."""
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _reset_images(self, event: Any = None) -> None:
+        current = self.image_combo.currentText()
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        for layer in self._image_layers():
+            if layer.name.startswith(("IRSAM ", "WPMD ", "granularity ")):
+                continue  # our own outputs are not inputs
+            self.image_combo.addItem(layer.name)
+            if not getattr(layer, "_irsam_rename_hooked", False):
+                layer.events.name.connect(self._reset_images)
+                layer._irsam_rename_hooked = True
+        idx = self.image_combo.findText(current)
+        self.image_combo.setCurrentIndex(max(idx, 0) if self.image_combo.count() else -1)
+        self.image_combo.blockSignals(False)
+        self._update_range()
+
+    def selected_image(self) -> Image | None:
+        name = self.image_combo.currentText()
+        if name and name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            return layer if isinstance(layer, Image) else None
+        return None
+
+    def _on_model_changed(self, *_: Any) -> None:
+        choice = self.model_combo.currentData()
+        self._path_widget.setVisible(choice is None)
+        classical = isinstance(choice, str) and choice.startswith(CLASSICAL_PREFIX)
+        self.device_combo.setEnabled(not classical)
+        self.threshold_spin.setEnabled(not classical)
+
+    def _on_scope_changed(self, *_: Any) -> None:
+        self._range_widget.setVisible(self.scope_combo.currentText() == "frame range")
+
+    def _update_range(self, *_: Any) -> None:
+        layer = self.selected_image()
+        n = _frame_count(layer) if layer is not None else 1
+        for spin in (self.start_spin, self.stop_spin):
+            spin.setRange(0, max(n - 1, 0))
+        self.stop_spin.setValue(max(n - 1, 0))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "IRSAM checkpoint", "", "PyTorch checkpoints (*.pt *.pth *.ckpt);;All files (*)"
+        )
+        if path:
+            self.path_edit.setText(path)
+
+    def model_source(self) -> str | None:
+        choice = self.model_combo.currentData()
+        return choice if choice is not None else (self.path_edit.text().strip() or None)
+
+    # ---------------------------------------------------------------------------------- running
+    def _fail(self, message: str) -> None:
+        self.status.setText(message)
+        show_error(message)
+
+    def frame_indices(self, layer: Image) -> list[int]:
+        """Flat stack indices chosen by the scope (leading axes are flattened, C order)."""
+        n = _frame_count(layer)
+        scope = self.scope_combo.currentText()
+        if scope == "all frames":
+            return list(range(n))
+        if scope == "frame range":
+            lo, hi = sorted((self.start_spin.value(), self.stop_spin.value()))
+            return list(range(lo, min(hi, n - 1) + 1))
+        lead = _lead_shape(layer)
+        if not lead:
+            return [0]
+        pos = layer.world_to_data(self.viewer.dims.point)[: len(lead)]
+        idx = tuple(int(np.clip(round(float(p)), 0, s - 1)) for p, s in zip(pos, lead, strict=True))
+        return [int(np.ravel_multi_index(idx, lead))]
+
+    def run(self) -> None:
+        """Validate the form, then start the worker (no-op while one is running)."""
+        if self.worker is not None:
+            return
+        layer = self.selected_image()
+        if layer is None:
+            self._fail("Choose an image layer to segment (open an image first).")
+            return
+        if layer.multiscale:
+            self._fail(f"{layer.name!r} is multiscale; IRSAM runs on single-resolution images.")
+            return
+        h, w = _frame_hw(layer)
+        if h * w == 0 or h < 2 or w < 2:
+            self._fail(
+                f"{layer.name!r} has {h}×{w} pixels per frame; IRSAM needs frames of at least "
+                "2×2 pixels (small targets need surrounding context)."
+            )
+            return
+        source = self.model_source()
+        if source is None:
+            self._fail("Choose a checkpoint file first (model: checkpoint file…).")
+            return
+        if layer.rgb:
+            show_info(f"{layer.name!r} is RGB(A): converted to luminance for segmentation.")
+        n = _frame_count(layer)
+        stack = _flat_stack(layer)
+        indices = self.frame_indices(layer)
+        spec = RunSpec(
+            source, self.device_combo.currentText(), round(self.threshold_spin.value(), 4)
+        )
+        self.outputs = OutputLayers(self.viewer, layer, (n, h, w))
+        self.status.setText(f"Loading {source} …")
+        worker = create_worker(
+            run_segmentation,
+            spec,
+            stack,
+            indices,
+            self.cache,
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        worker.yielded.connect(self._on_event)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self._set_running(True)
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop after the frame in progress; frames already done stay in their layers."""
+        if self.worker is not None:
+            self.status.setText("Cancelling after the current frame …")
+            self.cancel_button.setEnabled(False)
+            self._cancelled = True
+            self.worker.quit()
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _on_event(self, event: RunStarted | FrameDone) -> None:
+        if self.outputs is None:
+            return
+        if isinstance(event, RunStarted):
+            skipped = self.outputs.start(event)
+            note = ""
+            if "WPMD edges" in skipped:
+                note = " This model has no WPMD: no WPMD layers."
+            if "granularity (local)" in skipped:
+                note += " Classical detectors give a mask and a saliency map only."
+            self._note = note
+            self.status.setText(
+                f"Running {event.metadata.get('model_id')} on {event.total} frame(s).{note}"
+            )
+            self._done, self._total = 0, event.total
+            self._progress = progress(total=event.total, desc="Run IRSAM")
+            if self._done:  # frames that arrived while the bar was being built
+                self._progress.update(self._done)
+        else:
+            self.outputs.write(event)
+            self._done = event.done
+            self.status.setText(
+                f"Frame {event.index} done ({event.done}/{event.total}, "
+                f"{event.output.seconds:.2f} s).{self._note}"
+            )
+            # last: napari's progress bar may process events, so _on_finished can run inside
+            if self._progress is not None:
+                self._progress.update(1)
+
+    def _on_error(self, exc: BaseException) -> None:
+        log.debug("Run IRSAM failed", exc_info=exc)
+        if isinstance(exc, ValueError):  # CheckpointError included: a sentence for the user
+            self._fail(str(exc))
+        else:
+            self._fail(f"Run IRSAM failed: {exc.__class__.__name__}: {exc}")
+
+    def _on_finished(self) -> None:
+        done, total = self._done, self._total
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        if self.outputs is not None and self.outputs.layers and done == total:
+            spf = self.outputs.run.get("seconds_per_frame") or 0.0
+            self.status.setText(f"Done: {done} frame(s), {spf:.2f} s per frame.{self._note}")
+        elif self._cancelled:
+            self.status.setText(f"Cancelled: {done} of {total} frame(s) kept.")
+        self._cancelled = False
+        self.worker = None
+        self._set_running(False)
+
+
+def _lead_shape(layer: Image) -> tuple[int, ...]:
+    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
+    return tuple(int(s) for s in shape[:-2])
+
+
+def _frame_hw(layer: Image) -> tuple[int, int]:
+    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
+    return int(shape[-2]), int(shape[-1])
+
+
+def _frame_count(layer: Image) -> int:
+    return int(np.prod(_lead_shape(layer), dtype=np.int64))
+
+
+def _flat_stack(layer: Image) -> Any:
+    """(…, H, W[, C]) layer data → (N, H, W[, C]) (a view for numpy; lazy for dask)."""
+    data = layer.data
+    h, w = _frame_hw(layer)
+    tail = (h, w, data.shape[-1]) if layer.rgb else (h, w)
+    return data.reshape((_frame_count(layer), *tail))

@@ -1,0 +1,214 @@
+"""The "Run IRSAM" dock widget in a real napari viewer (Qt under Xvfb via pytest-xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_irsam._widgets import run_irsam
+from napari_irsam._widgets.run_irsam import RunIRSAMWidget
+from napari_irsam.model import IRSAMConfig, build_irsam, save_checkpoint
+
+OUTPUT_NAMES = [
+    "IRSAM mask [ir]",
+    "IRSAM probability [ir]",
+    "WPMD edges [ir]",
+    "WPMD diffused [ir]",
+    "granularity (local) [ir]",
+    "granularity (global) [ir]",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = IRSAMConfig(name="tiny", image_size=64, gad_mode="both", wpmd_levels=("0", "1"))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(build_irsam(cfg), path)
+    return path
+
+
+@pytest.fixture()
+def notes(monkeypatch):
+    """Capture the widget's notifications: {"error": [...], "info": [...]}."""
+    seen: dict[str, list[str]] = {"error": [], "info": []}
+    monkeypatch.setattr(run_irsam, "show_error", lambda m: seen["error"].append(str(m)))
+    monkeypatch.setattr(run_irsam, "show_info", lambda m: seen["info"].append(str(m)))
+    return seen
+
+
+@pytest.fixture()
+def setup(make_napari_viewer, tiny_ckpt):
+    def _make(data, name="ir", **kwargs):
+        viewer = make_napari_viewer()
+        viewer.add_image(data, name=name, **kwargs)
+        widget = RunIRSAMWidget(viewer)
+        widget.model_combo.setCurrentIndex(widget.model_combo.findData(None))
+        widget.path_edit.setText(str(tiny_ckpt))
+        widget.device_combo.setCurrentText("cpu")
+        return viewer, widget
+
+    return _make
+
+
+def _stack(n=4, h=32, w=40):
+    return np.random.default_rng(0).integers(0, 4000, (n, h, w)).astype(np.uint16)
+
+
+def _run(qtbot, widget, scope="all frames", timeout=30_000):
+    widget.scope_combo.setCurrentText(scope)
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=timeout)
+
+
+def test_single_frame_creates_all_layers(setup, qtbot, notes):
+    viewer, widget = setup(_stack(1)[0])
+    _run(qtbot, widget, "current frame")
+    assert not notes["error"]
+    assert [ly.name for ly in viewer.layers] == ["ir", *OUTPUT_NAMES]
+    mask = viewer.layers["IRSAM mask [ir]"]
+    assert type(mask).__name__ == "Labels" and mask.data.shape == (32, 40)
+    assert mask.data.dtype == np.int32
+    prob = viewer.layers["IRSAM probability [ir]"]
+    assert not prob.visible and prob.data.max() > 0
+    gran = viewer.layers["granularity (local) [ir]"]
+    assert gran.rgb and gran.data.shape == (32, 40, 3) and not gran.visible
+    md = mask.metadata
+    assert md["model_id"] == "tiny.pt" and len(md["checkpoint_sha256"]) == 64
+    assert md["threshold"] == 0.5 and md["device"] == "cpu" and md["mode"] == "release"
+    assert md["processed_frames"] == [0] and md["seconds_per_frame"] > 0
+    assert "Done: 1 frame" in widget.status.text()
+
+
+def test_stack_fills_frames_with_unique_target_ids(setup, qtbot, notes):
+    viewer, widget = setup(_stack(4))
+    widget.threshold_spin.setValue(0.01)  # random weights: make sure there are targets
+    _run(qtbot, widget, "all frames")
+    mask = viewer.layers["IRSAM mask [ir]"]
+    assert mask.data.shape == (4, 32, 40)
+    assert mask.metadata["processed_frames"] == [0, 1, 2, 3]
+    ids = [set(np.unique(f)) - {0} for f in mask.data]
+    assert all(ids)
+    for a in range(4):  # each target has its own id across the stack
+        for b in range(a + 1, 4):
+            assert not ids[a] & ids[b]
+    assert np.all(viewer.layers["IRSAM probability [ir]"].data.reshape(4, -1).max(1) > 0)
+
+
+def test_current_frame_and_range_leave_other_frames_zero(setup, qtbot, notes):
+    viewer, widget = setup(_stack(5))
+    viewer.dims.set_current_step(0, 3)
+    _run(qtbot, widget, "current frame")
+    prob = viewer.layers["IRSAM probability [ir]"]
+    done = [i for i in range(5) if prob.data[i].any()]
+    assert done == [3]
+    widget.start_spin.setValue(1)
+    widget.stop_spin.setValue(2)
+    _run(qtbot, widget, "frame range")
+    assert [i for i in range(5) if prob.data[i].any()] == [1, 2, 3]
+    assert prob.metadata["processed_frames"] == [1, 2, 3]
+    assert [r["frames"] for r in prob.metadata["runs"]] == [[3], [1, 2]]
+
+
+def test_cancel_mid_stack_keeps_done_frames(setup, qtbot, notes):
+    viewer, widget = setup(_stack(12))
+    widget.scope_combo.setCurrentText("all frames")
+    widget.run_button.click()
+    assert not widget.run_button.isEnabled()  # a second Run is impossible while running
+    widget.run()  # and a programmatic second run is a no-op
+    qtbot.waitUntil(lambda: "IRSAM probability [ir]" in viewer.layers, timeout=30_000)
+    prob = viewer.layers["IRSAM probability [ir]"]
+    qtbot.waitUntil(lambda: len(prob.metadata.get("processed_frames", [])) >= 1, timeout=30_000)
+    widget.cancel_button.click()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
+    processed = prob.metadata["processed_frames"]
+    assert 1 <= len(processed) < 12
+    for i in range(12):
+        assert bool(prob.data[i].any()) == (i in processed)
+    assert "Cancelled" in widget.status.text() and widget.run_button.isEnabled()
+
+
+def test_rerun_updates_layers_in_place(setup, qtbot, notes):
+    viewer, widget = setup(_stack(2))
+    _run(qtbot, widget)
+    before = {ly.name: ly for ly in viewer.layers}
+    data_before = viewer.layers["IRSAM probability [ir]"].data.copy()
+    widget.threshold_spin.setValue(0.3)
+    _run(qtbot, widget)
+    assert [ly.name for ly in viewer.layers] == ["ir", *OUTPUT_NAMES]
+    for ly in viewer.layers:
+        assert ly is before[ly.name]
+    assert np.allclose(viewer.layers["IRSAM probability [ir]"].data, data_before)
+    md = viewer.layers["IRSAM mask [ir]"].metadata
+    assert md["threshold"] == 0.3 and len(md["runs"]) == 2
+    assert widget.cache.loads == 1  # the model was loaded once
+
+
+@pytest.mark.parametrize("kind", ["missing", "junk", "wrong_keys", "empty_path"])
+def test_loading_errors_notify_and_create_no_layers(setup, qtbot, notes, tmp_path, kind):
+    viewer, widget = setup(_stack(2))
+    path = tmp_path / "bad.pt"
+    if kind == "junk":
+        path.write_bytes(b"\x00not a checkpoint at all")
+    elif kind == "wrong_keys":
+        torch.save({"foo.weight": torch.zeros(3)}, path)
+    widget.path_edit.setText("" if kind == "empty_path" else str(path))
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=10_000)
+    assert [ly.name for ly in viewer.layers] == ["ir"]
+    assert len(notes["error"]) == 1 and "Traceback" not in notes["error"][0]
+    expected = {
+        "missing": "neither a checkpoint file",
+        "junk": "bad.pt",
+        "wrong_keys": "does not match",
+        "empty_path": "Choose a checkpoint file",
+    }[kind]
+    assert expected in notes["error"][0]
+    assert widget.run_button.isEnabled()  # still usable
+
+
+def test_rgb_layer_is_converted_with_a_notice(setup, qtbot, notes):
+    rgb = np.random.default_rng(1).integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    viewer, widget = setup(rgb)
+    _run(qtbot, widget, "current frame")
+    assert any("luminance" in m for m in notes["info"])
+    assert viewer.layers["IRSAM mask [ir]"].data.shape == (32, 32)
+
+
+def test_tiny_image_gives_a_clear_message(setup, qtbot, notes):
+    viewer, widget = setup(np.zeros((1, 1), np.float32))
+    widget.run_button.click()
+    assert widget.worker is None and "at least 2×2" in notes["error"][0]
+    assert [ly.name for ly in viewer.layers] == ["ir"]
+
+
+def test_only_image_layers_are_offered(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_labels(np.zeros((8, 8), np.int32), name="labels")
+    viewer.add_points([[1, 1]], name="points")
+    widget = RunIRSAMWidget(viewer)
+    assert widget.image_combo.count() == 0
+    viewer.add_image(np.zeros((8, 8)), name="img")
+    items = [widget.image_combo.itemText(i) for i in range(widget.image_combo.count())]
+    assert items == ["img"]
+    assert widget.device_combo.itemText(widget.device_combo.count() - 1) == "cpu"
+
+
+def test_classical_detector_path(setup, qtbot, notes):
+    classical = pytest.importorskip("napari_irsam.classical")
+    name = next(iter(classical.CLASSICAL_DETECTORS))
+    frames = np.full((2, 48, 48), 100, np.uint16)
+    frames[:, 20:23, 30:33] = 4000  # one bright target per frame
+    viewer, widget = setup(frames)
+    widget.model_combo.setCurrentIndex(widget.model_combo.findData(f"classical:{name}"))
+    assert not widget.threshold_spin.isEnabled()
+    _run(qtbot, widget)
+    assert not notes["error"]
+    names = [ly.name for ly in viewer.layers]
+    assert names == ["ir", "IRSAM mask [ir]", "IRSAM probability [ir]"]
+    mask = viewer.layers["IRSAM mask [ir]"]
+    assert mask.metadata["model_id"] == f"classical:{name}"
+    assert mask.data[0, 21, 31] > 0 and mask.data[1, 21, 31] > 0
+    assert mask.data[0, 21, 31] != mask.data[1, 21, 31]
+    assert "no WPMD" in widget.status.text() or "saliency" in widget.status.text()
