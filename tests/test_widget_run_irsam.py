@@ -212,3 +212,23 @@ def test_classical_detector_path(setup, qtbot, notes):
     assert mask.data[0, 21, 31] > 0 and mask.data[1, 21, 31] > 0
     assert mask.data[0, 21, 31] != mask.data[1, 21, 31]
     assert "no WPMD" in widget.status.text() or "saliency" in widget.status.text()
+
+
+def test_frames_arriving_before_layers_exist_are_queued(make_napari_viewer):
+    from napari_irsam._widgets._outputs import OutputLayers
+    from napari_irsam.segment import FrameDone, FrameOutput, RunStarted
+
+    viewer = make_napari_viewer()
+    src = viewer.add_image(np.zeros((3, 8, 8), np.float32), name="ir")
+    outputs = OutputLayers(viewer, src, (3, 8, 8))
+    outputs.start(RunStarted(1, [1], ("prob", "mask"), {"model_id": "x"}))
+    mask = np.zeros((8, 8), bool)
+    mask[2:4, 2:4] = True
+    outputs.write(FrameDone(1, 1, 1, FrameOutput(prob=mask * 0.9, mask=mask, seconds=0.1)))
+    assert [ly.name for ly in viewer.layers] == ["ir"]  # nothing built yet, frame queued
+    while outputs.build_next():
+        pass
+    assert [ly.name for ly in viewer.layers] == ["ir", "IRSAM mask [ir]", "IRSAM probability [ir]"]
+    assert viewer.layers["IRSAM mask [ir]"].data[1, 2, 2] == 1
+    assert viewer.layers["IRSAM probability [ir]"].data[1].max() == pytest.approx(0.9)
+    assert not viewer.layers["IRSAM mask [ir]"].data[[0, 2]].any()

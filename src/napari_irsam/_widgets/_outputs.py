@@ -65,6 +65,9 @@ class OutputLayers:
         self.run: dict[str, Any] = {}
         self._seconds: list[float] = []
         self._limits: dict[str, tuple[float, float]] = {}
+        self._pending: list[OutputKind] = []
+        self._queue: list[FrameDone] = []
+        self._started: RunStarted | None = None
 
     # ----------------------------------------------------------------------------------- layers
     def _find(self, name: str, kind: OutputKind) -> Layer | None:
@@ -74,24 +77,43 @@ class OutputLayers:
         return layer if type(layer) is kind.layer_type else None
 
     def start(self, event: RunStarted) -> list[str]:
-        """Create or reuse the layers this run writes; returns the names of outputs skipped."""
+        """Plan the layers this run writes; returns the titles of outputs it will not produce.
+
+        Layers are then built one per :meth:`build_next` call, so a caller can spread their
+        creation (≈0.1–0.35 s each in napari) over several event-loop turns instead of one long
+        stall; frames that arrive before every layer exists are queued by :meth:`write`.
+        """
         self.run = {
             **event.metadata,
             "frames": list(event.frame_indices),
             "seconds_per_frame": None,
         }
-        skipped = []
-        for kind in OUTPUTS:
-            if kind.field not in event.outputs:
-                skipped.append(kind.title)
-                continue
+        self._started = event
+        self._pending = [kind for kind in OUTPUTS if kind.field in event.outputs]
+        self._queue: list[FrameDone] = []
+        return [kind.title for kind in OUTPUTS if kind.field not in event.outputs]
+
+    @property
+    def ready(self) -> bool:
+        """Every planned layer exists."""
+        return not self._pending
+
+    def build_next(self) -> bool:
+        """Create or reuse the next planned layer; True while more remain."""
+        if self._pending:
+            kind = self._pending.pop(0)
             self.layers[kind.field] = self._prepare(kind)
-        mask = self.flat["mask"]
-        others = np.ones(mask.shape[0], bool)
-        others[event.frame_indices] = False
-        # ids stay unique across the stack: new targets start above every id in other frames
-        self.next_label = int(mask[others].max(initial=0)) + 1
-        return skipped
+            if kind.field == "mask":
+                mask = self.flat["mask"]
+                others = np.ones(mask.shape[0], bool)
+                others[self._started.frame_indices] = False
+                # ids stay unique across the stack: new targets start above ids in other frames
+                self.next_label = int(mask[others].max(initial=0)) + 1
+            if not self._pending:
+                queued, self._queue = self._queue, []
+                for event in queued:
+                    self._write(event)
+        return bool(self._pending)
 
     def _prepare(self, kind: OutputKind) -> Layer:
         name = layer_name(kind.title, self.source.name)
@@ -126,7 +148,13 @@ class OutputLayers:
 
     # ----------------------------------------------------------------------------------- frames
     def write(self, event: FrameDone) -> None:
-        """Write one finished frame into every layer and refresh them."""
+        """Write one finished frame into every layer and refresh them (queued until ready)."""
+        if self._pending:
+            self._queue.append(event)
+        else:
+            self._write(event)
+
+    def _write(self, event: FrameDone) -> None:
         out: FrameOutput = event.output
         i = event.index
         self._seconds.append(out.seconds)

@@ -15,6 +15,7 @@ from napari.layers import Image
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -291,6 +292,7 @@ class RunIRSAMWidget(QWidget):
             self._progress = progress(total=event.total, desc="Run IRSAM")
             if self._done:  # frames that arrived while the bar was being built
                 self._progress.update(self._done)
+            QTimer.singleShot(0, self._build_step)
         else:
             self.outputs.write(event)
             self._done = event.done
@@ -302,6 +304,11 @@ class RunIRSAMWidget(QWidget):
             if self._progress is not None:
                 self._progress.update(1)
 
+    def _build_step(self) -> None:
+        """Create one output layer per event-loop turn, so napari keeps repainting."""
+        if self.outputs is not None and self.outputs.build_next():
+            QTimer.singleShot(0, self._build_step)
+
     def _on_error(self, exc: BaseException) -> None:
         log.debug("Run IRSAM failed", exc_info=exc)
         if isinstance(exc, ValueError):  # CheckpointError included: a sentence for the user
@@ -310,6 +317,9 @@ class RunIRSAMWidget(QWidget):
             self._fail(f"Run IRSAM failed: {exc.__class__.__name__}: {exc}")
 
     def _on_finished(self) -> None:
+        if self.outputs is not None:
+            while self.outputs.build_next():  # a fast run can end before its layers exist
+                pass
         done, total = self._done, self._total
         if self._progress is not None:
             self._progress.close()
