@@ -8,6 +8,8 @@ its events to :class:`~napari_irsam._widgets._outputs.OutputLayers`.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,7 @@ class RunIRSAMWidget(QWidget):
         self._note = ""  # what this run's model does not produce, repeated in the status
         self._cancelled = False
         self._done = self._total = 0  # frames of the current run
+        self._layers_ready = threading.Event()
 
         self.image_combo = QComboBox()
         self.model_combo = QComboBox()
@@ -246,12 +249,14 @@ class RunIRSAMWidget(QWidget):
         )
         self.outputs = OutputLayers(self.viewer, layer, (n, h, w))
         self.status.setText(f"Loading {source} …")
+        self._layers_ready = threading.Event()
         worker = create_worker(
-            run_segmentation,
+            _job,
             spec,
             stack,
             indices,
             self.cache,
+            self._layers_ready,
             _start_thread=False,
             _ignore_errors=True,
         )
@@ -269,6 +274,7 @@ class RunIRSAMWidget(QWidget):
             self.cancel_button.setEnabled(False)
             self._cancelled = True
             self.worker.quit()
+            self._layers_ready.set()
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
@@ -308,6 +314,8 @@ class RunIRSAMWidget(QWidget):
         """Create one output layer per event-loop turn, so napari keeps repainting."""
         if self.outputs is not None and self.outputs.build_next():
             QTimer.singleShot(0, self._build_step)
+        else:
+            self._layers_ready.set()
 
     def _on_error(self, exc: BaseException) -> None:
         log.debug("Run IRSAM failed", exc_info=exc)
@@ -332,6 +340,26 @@ class RunIRSAMWidget(QWidget):
         self._cancelled = False
         self.worker = None
         self._set_running(False)
+
+
+def _job(
+    spec: RunSpec,
+    stack: Any,
+    indices: list[int],
+    cache: ModelCache,
+    layers_ready: threading.Event,
+) -> Iterator[RunStarted | FrameDone]:
+    """The worker's generator: :func:`run_segmentation`, pausing after :class:`RunStarted` until
+    the main thread has built the output layers, so that building them (napari work that must
+    happen on the main thread) does not compete with the model for the CPU."""
+    try:  # napari's Labels layer imports pandas on first use: pay that here, off the main thread
+        import pandas  # noqa: F401
+    except ImportError:
+        pass
+    events = run_segmentation(spec, stack, indices, cache)
+    yield next(events)  # RunStarted; loading errors are raised before it
+    layers_ready.wait(timeout=60)
+    yield from events
 
 
 def _lead_shape(layer: Image) -> tuple[int, ...]:
