@@ -41,7 +41,6 @@ def main() -> None:
     import napari
     import torch
     from qtpy.QtCore import QEventLoop, QTimer
-    from qtpy.QtWidgets import QApplication
 
     from napari_irsam._widgets.run_irsam import RunIRSAMWidget
     from napari_irsam.model import build_irsam, bundled_default, save_checkpoint
@@ -78,9 +77,10 @@ def main() -> None:
             viewer.layers[name].visible = True
             viewer.layers[name].opacity = 0.5
     viewer.layers.selection.active = viewer.layers[f"IRSAM mask [{image}]"]
-    app = QApplication.instance()
-    QTimer.singleShot(500, app.quit)
-    app.exec()
+    viewer.reset_view()
+    settle = QEventLoop()  # let napari repaint before the screenshot
+    QTimer.singleShot(800, settle.quit)
+    settle.exec()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(args.out, canvas_only=False)
     print(f"wrote {args.out}: {widget.status.text()}")
