@@ -164,3 +164,15 @@ def test_bad_files_give_one_sentence(tmp_path):
         read_checkpoint(tmp_path / "nodict.pt")
     with pytest.raises(CheckpointError, match="path or a state dict"):
         read_checkpoint(42)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_bytes_always_give_checkpoint_error(tmp_path, seed):
+    import numpy as np
+
+    data = np.random.default_rng(seed).integers(0, 256, 64 + 97 * seed, dtype=np.uint8).tobytes()
+    if seed % 2:  # a zip header makes torch try its archive reader
+        data = b"PK\x03\x04" + data
+    (tmp_path / "junk.pt").write_bytes(data)
+    with pytest.raises(CheckpointError):
+        read_checkpoint(tmp_path / "junk.pt")
