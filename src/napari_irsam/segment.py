@@ -35,11 +35,9 @@ CLASSICAL_PREFIX = "classical:"
 
 
 def classical_detectors() -> list[str]:
-    """Names of the weight-free detectors available in this installation (may be empty)."""
-    try:
-        from .classical import CLASSICAL_DETECTORS
-    except ImportError:  # the classical module is optional for the widget
-        return []
+    """Names of the weight-free detectors (``tophat``, ``maxmedian``, ``mpcm``)."""
+    from .classical import CLASSICAL_DETECTORS
+
     return list(CLASSICAL_DETECTORS)
 
 
@@ -49,15 +47,7 @@ def label_targets(mask: np.ndarray, first_id: int = 1) -> np.ndarray:
     Ids are offset so that a frame labelled with ``first_id = previous max + 1`` never reuses an id
     already present elsewhere in the stack: review works target by target across the stack.
     """
-    try:
-        from .targets import relabel_components
-    except ImportError:  # until napari_irsam.targets lands: the same 8-connected labelling
-        from scipy import ndimage
-
-        def relabel_components(stack: np.ndarray) -> np.ndarray:
-            structure = np.zeros((3, 3, 3), bool)
-            structure[1] = True  # 8-connected within a frame, never across frames
-            return ndimage.label(stack, structure=structure)[0]
+    from .targets import relabel_components
 
     labels = np.asarray(relabel_components(np.asarray(mask, bool)[None]))[0].astype(np.int32)
     labels[labels > 0] += np.int32(first_id - 1)

@@ -1,0 +1,191 @@
+"""IRSTD metrics — IoU, nIoU, Pd, Fa — in two modes, accumulated image by image.
+
+``mode="paper"`` reproduces the official IRSAM evaluation exactly, quirks included (spec §7):
+
+* prediction P = logits > 0 (or a given boolean mask); GT = ``int(gt / 255)``, so only pixels equal
+  to 255 are targets (masks stored as 0/1 give an empty GT);
+* IoU = Σ inter / (Σ union + 2.22e-16), pooled over the dataset;
+* nIoU = mean over *all* images of inter / (union + eps) — an image where both are empty counts 0;
+* Pd: 8-connected regions; GT regions in label order each take the *first* remaining predicted
+  region (label order) whose centroid is closer than 3 px (strict), which is then removed;
+* Fa pixels of an image = Σ areas of predicted regions whose *area value* is not among the matched
+  regions' areas (an unmatched region as large as a matched one is not counted);
+  Fa = Σ Fa pixels / (512 · 512 · N), whatever the image size.
+
+``mode="corrected"`` (default) is the honest version: GT = mask > 127 for uint8 images with values
+above 1, else > 0; matching is optimal (Hungarian on centroid distances < 3 px); false-alarm pixels
+are those of the unmatched predicted regions; Fa divides by the real number of pixels; an image
+with empty prediction and empty GT has IoU 1 in nIoU (``empty_niou=None`` leaves it out).
+
+Values are fractions; tables usually show IoU/nIoU/Pd ×100 and Fa ×10⁶.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from skimage.measure import label, regionprops
+
+EPS = float(np.finfo(np.float64).eps)  # 2.220446049250313e-16, as the official code
+MODES = ("paper", "corrected")
+PD_DISTANCE = 3.0
+
+
+def resize_nearest(mask: np.ndarray, size: tuple[int, int] = (512, 512)) -> np.ndarray:
+    """Nearest-neighbour resize of a 2-D array (the official 512² protocol)."""
+    h, w = mask.shape
+    rows = np.minimum((np.arange(size[0]) + 0.5) * h / size[0], h - 1).astype(int)
+    cols = np.minimum((np.arange(size[1]) + 0.5) * w / size[1], w - 1).astype(int)
+    return mask[rows][:, cols]
+
+
+def _regions(mask: np.ndarray) -> list:
+    return regionprops(label(mask, connectivity=2))
+
+
+def _match_paper(gt_regions: list, pred_regions: list) -> tuple[int, int]:
+    """Greedy first-fit matching and area-value false alarms; returns (hits, fa_pixels)."""
+    remaining = list(pred_regions)
+    matched_areas: list[int] = []
+    hits = 0
+    for g in gt_regions:
+        gc = np.array(g.centroid)
+        for j, p in enumerate(remaining):
+            if np.linalg.norm(np.array(p.centroid) - gc) < PD_DISTANCE:
+                hits += 1
+                matched_areas.append(int(p.area))
+                del remaining[j]
+                break
+    fa = sum(int(p.area) for p in pred_regions if int(p.area) not in matched_areas)
+    return hits, fa
+
+
+def _match_corrected(gt_regions: list, pred_regions: list) -> tuple[int, int]:
+    """Optimal one-to-one matching (< 3 px); false alarms = pixels of unmatched regions."""
+    if not gt_regions or not pred_regions:
+        return 0, sum(int(p.area) for p in pred_regions)
+    g = np.array([r.centroid for r in gt_regions])
+    p = np.array([r.centroid for r in pred_regions])
+    dist = np.linalg.norm(g[:, None] - p[None], axis=2)
+    cost = np.where(dist < PD_DISTANCE, dist, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    ok = dist[rows, cols] < PD_DISTANCE
+    matched = set(cols[ok].tolist())
+    fa = sum(int(r.area) for j, r in enumerate(pred_regions) if j not in matched)
+    return int(ok.sum()), fa
+
+
+class MetricAccumulator:
+    """Streaming IoU/nIoU/Pd/Fa: ``update`` per image, ``compute`` at any time.
+
+    Args:
+        mode: ``"paper"`` or ``"corrected"``.
+        threshold: numeric predictions are binarised as ``pred > threshold`` (0 for logits,
+            0.5 for probabilities); boolean predictions are used as they are.
+        empty_niou: corrected mode only — nIoU of an image with empty prediction and GT
+            (1.0 by default; None excludes such images from nIoU).
+    """
+
+    def __init__(
+        self, mode: str = "corrected", threshold: float = 0.0, empty_niou: float | None = 1.0
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'paper' or 'corrected', got {mode!r}.")
+        self.mode, self.threshold, self.empty_niou = mode, threshold, empty_niou
+        self.inter = self.union = 0
+        self.niou_sum, self.niou_count = 0.0, 0
+        self.n_images = self.n_targets = self.n_detected = 0
+        self.fa_pixels = self.total_pixels = 0
+
+    def _binarise(self, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pred, gt = np.asarray(pred), np.asarray(gt)
+        if pred.ndim == 3 and pred.shape[-1] in (3, 4):
+            pred = pred[..., 0]
+        if gt.ndim == 3:
+            gt = gt[..., 0]  # the official code keeps channel 0 of multi-channel masks
+        if pred.shape != gt.shape:
+            raise ValueError(f"Prediction {pred.shape} and ground truth {gt.shape} differ in size.")
+        p = pred if pred.dtype == bool else pred > self.threshold
+        if self.mode == "paper":
+            t = (gt.astype(np.float64) / 255.0).astype(np.int64) > 0
+        elif gt.dtype == np.uint8 and gt.max(initial=0) > 1:
+            t = gt > 127
+        else:
+            t = gt > 0
+        return p, t
+
+    def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Add one image: ``pred`` (H, W) bool mask or scores, ``gt`` (H, W) mask."""
+        p, t = self._binarise(pred, gt)
+        inter = int(np.count_nonzero(p & t))
+        union = int(np.count_nonzero(p)) + int(np.count_nonzero(t)) - inter
+        self.inter += inter
+        self.union += union
+        if self.mode == "paper":
+            self.niou_sum += inter / (union + EPS)
+            self.niou_count += 1
+        elif union == 0:
+            if self.empty_niou is not None:
+                self.niou_sum += self.empty_niou
+                self.niou_count += 1
+        else:
+            self.niou_sum += inter / union
+            self.niou_count += 1
+        gt_regions, pred_regions = _regions(t), _regions(p)
+        match = _match_paper if self.mode == "paper" else _match_corrected
+        hits, fa = match(gt_regions, pred_regions)
+        self.n_targets += len(gt_regions)
+        self.n_detected += hits
+        self.fa_pixels += fa
+        self.total_pixels += 512 * 512 if self.mode == "paper" else p.size
+        self.n_images += 1
+
+    def compute(self) -> dict:
+        """``{"iou", "niou", "pd", "fa", "n_images", "mode", …}`` with fractions; ``fa`` is the
+        raw false-alarm pixel ratio."""
+        if self.mode == "paper":
+            iou = self.inter / (self.union + EPS)
+        else:
+            iou = self.inter / self.union if self.union else 1.0
+        return {
+            "iou": float(iou),
+            "niou": float(self.niou_sum / self.niou_count) if self.niou_count else float("nan"),
+            "pd": float(self.n_detected / self.n_targets) if self.n_targets else float("nan"),
+            "fa": float(self.fa_pixels / self.total_pixels) if self.total_pixels else float("nan"),
+            "n_images": self.n_images,
+            "mode": self.mode,
+            "n_targets": self.n_targets,
+            "n_detected": self.n_detected,
+            "fa_pixels": self.fa_pixels,
+            "total_pixels": self.total_pixels,
+        }
+
+
+def evaluate(
+    preds: Iterable[np.ndarray],
+    gts: Iterable[np.ndarray],
+    mode: str = "corrected",
+    threshold: float = 0.0,
+    empty_niou: float | None = 1.0,
+) -> dict:
+    """Evaluate pairs of (prediction, GT) images; see :class:`MetricAccumulator`."""
+    acc = MetricAccumulator(mode, threshold, empty_niou)
+    for p, g in zip(preds, gts, strict=True):
+        acc.update(p, g)
+    return acc.compute()
+
+
+def format_table(rows: dict[str, dict]) -> str:
+    """Markdown table of IoU, nIoU, Pd (×100) and Fa (×10⁶) for named results."""
+    lines = [
+        "| method | mode | IoU | nIoU | Pd | Fa (×10⁻⁶) | images |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['mode']} | {100 * r['iou']:.2f} | {100 * r['niou']:.2f} | "
+            f"{100 * r['pd']:.2f} | {1e6 * r['fa']:.2f} | {r['n_images']} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""Connected components → target records (numpy/scikit-image only).
+
+A *target* is an 8-connected component of a binary mask, or one label id of a labels image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+from skimage.measure import regionprops
+
+#: 8-connectivity inside a frame, nothing across frames
+_STRUCT_2D = np.ones((3, 3), bool)
+
+
+@dataclass
+class TargetRecord:
+    """One target; coordinates in pixels of its frame, (row, col)."""
+
+    frame: int
+    target_id: int
+    centroid: tuple[float, float]
+    area: int
+    bbox: tuple[int, int, int, int]  #: (min_row, min_col, max_row, max_col), max exclusive
+    peak_score: float | None = None  #: max probability inside the target, when given
+    status: str = "pending"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def relabel_components(mask: np.ndarray) -> np.ndarray:
+    """(N, H, W) or (H, W) mask → int32 labels: one id per 8-connected component per frame,
+    ids unique across the whole stack (frame 0 gets 1..k₀, frame 1 continues from k₀+1, …)."""
+    arr = np.asarray(mask) > 0
+    squeeze = arr.ndim == 2
+    if squeeze:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"Expected a (H, W) or (N, H, W) mask, got shape {np.shape(mask)}.")
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = _STRUCT_2D  # connect within a frame only
+    labels, _ = ndimage.label(arr, structure=structure)
+    labels = labels.astype(np.int32)
+    return labels[0] if squeeze else labels
+
+
+def extract_targets(
+    mask_or_labels: np.ndarray, prob: np.ndarray | None = None, frame_offset: int = 0
+) -> list[TargetRecord]:
+    """Target records of a (H, W) or (N, H, W) mask or labels image.
+
+    A boolean (or 0/255) mask is split into 8-connected components; an integer labels image keeps
+    its ids (one record per id per frame). ``prob`` (same shape) gives each target's peak score.
+    """
+    arr = np.asarray(mask_or_labels)
+    if arr.ndim == 2:
+        arr = arr[None]
+        prob = None if prob is None else np.asarray(prob)[None]
+    if arr.ndim != 3:
+        raise ValueError(
+            f"Expected a (H, W) or (N, H, W) array, got shape {np.shape(mask_or_labels)}."
+        )
+    if prob is not None and np.shape(prob) != arr.shape:
+        raise ValueError(f"prob has shape {np.shape(prob)} but the mask has {arr.shape}.")
+    is_mask = arr.dtype == bool or set(np.unique(arr)) <= {0, 1, 255}
+    records = []
+    for i, frame in enumerate(arr):
+        labels = relabel_components(frame) if is_mask else frame.astype(np.int64)
+        if not labels.any():
+            continue
+        intensity = None if prob is None else np.asarray(prob[i], np.float32)
+        for r in regionprops(labels, intensity_image=intensity):
+            peak = float(r.intensity_max) if intensity is not None else None
+            records.append(
+                TargetRecord(
+                    frame=i + frame_offset,
+                    target_id=int(r.label),
+                    centroid=(float(r.centroid[0]), float(r.centroid[1])),
+                    area=int(r.area),
+                    bbox=tuple(int(v) for v in r.bbox),
+                    peak_score=peak,
+                )
+            )
+    return records

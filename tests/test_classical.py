@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from napari_irsam.classical import CLASSICAL_DETECTORS, detect
+
+
+def _noise_with_target(dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    f = rng.normal(1000, 10, (96, 128))
+    f[40:43, 70:73] += 120
+    return f.astype(dtype)
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))
+def test_finds_a_bright_3x3_target(name):
+    det = detect(name, _noise_with_target())
+    ys, xs = np.nonzero(det.mask)
+    assert len(ys) > 0
+    assert abs(ys.mean() - 41) < 2 and abs(xs.mean() - 71) < 2
+    assert det.mask[41, 71] and det.saliency.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))
+def test_quiet_on_flat_and_deterministic(name):
+    assert not detect(name, np.full((32, 32), 7.0)).mask.any()
+    f = _noise_with_target(seed=3)
+    np.testing.assert_array_equal(detect(name, f).saliency, detect(name, f).saliency)
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))
+def test_dtypes_nan_and_rgb(name):
+    u16 = _noise_with_target(np.uint16)
+    assert detect(name, u16).mask[41, 71]
+    f = _noise_with_target()
+    f[0, 0] = np.nan
+    assert np.isfinite(detect(name, f).saliency).all()
+    rgb = np.repeat(_noise_with_target()[..., None], 3, axis=2)
+    assert detect(name, rgb).mask[41, 71]
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="Unknown detector"):
+        detect("yolo", np.zeros((8, 8)))
+    with pytest.raises(ValueError, match="2-D frame"):
+        detect("tophat", np.zeros(8))
+    with pytest.raises(ValueError, match="real numbers"):
+        detect("tophat", np.zeros((8, 8), complex))

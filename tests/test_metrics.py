@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from napari_irsam.metrics import EPS, MetricAccumulator, evaluate, format_table, resize_nearest
+
+
+def _img(shape=(16, 16)):
+    return np.zeros(shape, np.uint8)
+
+
+def test_iou_pooled_with_eps_and_perfect_prediction():
+    gt = _img()
+    gt[2:4, 2:4] = 255
+    r = evaluate([gt > 0], [gt], mode="paper")
+    assert r["iou"] == pytest.approx(4 / (4 + EPS)) and r["pd"] == 1.0 and r["fa"] == 0.0
+    # pooled over images, not averaged
+    gt2, pred2 = _img(), _img() > 0
+    gt2[0, 0:4] = 255
+    pred2[0, 0:2] = True
+    r = evaluate([gt > 0, pred2], [gt, gt2], mode="corrected")
+    assert r["iou"] == pytest.approx((4 + 2) / (4 + 4))
+    assert r["niou"] == pytest.approx((1.0 + 0.5) / 2)
+
+
+def test_empty_empty_niou_paper_zero_corrected_one_or_excluded():
+    empty = _img()
+    assert evaluate([empty > 0], [empty], mode="paper")["niou"] == 0.0
+    assert evaluate([empty > 0], [empty], mode="corrected")["niou"] == 1.0
+    gt = _img()
+    gt[1, 1] = 255
+    r = evaluate([empty > 0, gt > 0], [empty, gt], mode="corrected", empty_niou=None)
+    assert r["niou"] == 1.0 and r["n_images"] == 2
+
+
+def test_zero_one_masks_give_empty_gt_in_paper_mode():
+    gt01 = _img()
+    gt01[3:5, 3:5] = 1
+    paper = evaluate([gt01 > 0], [gt01], mode="paper")
+    assert paper["n_targets"] == 0 and paper["iou"] < 1e-6
+    corrected = evaluate([gt01 > 0], [gt01], mode="corrected")
+    assert corrected["n_targets"] == 1 and corrected["iou"] == 1.0
+
+
+def test_area_value_exclusion_quirk():
+    gt = _img((32, 32))
+    gt[5:7, 5:7] = 255  # 4 px target
+    pred = gt > 0
+    pred[20:22, 20:22] = True  # unmatched FA region, also 4 px
+    pred[25, 25:28] = True  # unmatched FA region, 3 px
+    paper = evaluate([pred], [gt], mode="paper")
+    corrected = evaluate([pred], [gt], mode="corrected")
+    assert paper["fa_pixels"] == 3  # the 4-px false alarm hides behind the matched area value
+    assert corrected["fa_pixels"] == 7
+    assert paper["fa"] == pytest.approx(3 / (512 * 512))  # fixed 512² denominator
+    assert corrected["fa"] == pytest.approx(7 / (32 * 32))
+
+
+def test_greedy_first_fit_vs_optimal_matching():
+    gt = _img((32, 32))
+    gt[10, 11] = 255  # Ga (first in label order)
+    gt[10, 13] = 255  # Gb
+    pred = np.zeros((32, 32), bool)
+    pred[10, 12] = True  # shared candidate: 1 px from Ga and from Gb; first in label order
+    pred[12, 10] = True  # reachable only from Ga (√5 ≈ 2.24 px; √13 from Gb)
+    # greedy: Ga takes (10,12); Gb has nothing left within 3 px → 1 hit, (12,10) is a false alarm
+    paper = evaluate([pred], [gt], mode="paper")
+    assert paper["n_detected"] == 1 and paper["fa_pixels"] == 0  # same area value as the match
+    # optimal: Ga–(12,10), Gb–(10,12) → 2 hits, no false alarm
+    corrected = evaluate([pred], [gt], mode="corrected")
+    assert corrected["n_detected"] == 2 and corrected["fa_pixels"] == 0
+
+
+def test_strict_three_pixel_distance():
+    gt = _img((32, 32))
+    gt[10, 10] = 255
+    pred = np.zeros((32, 32), bool)
+    pred[10, 13] = True  # exactly 3 px: not detected
+    assert evaluate([pred], [gt], mode="paper")["pd"] == 0.0
+    pred[10, 13], pred[10, 12] = False, True
+    assert evaluate([pred], [gt], mode="paper")["pd"] == 1.0
+
+
+def test_logits_threshold_and_streaming_equals_batch():
+    rng = np.random.default_rng(0)
+    gts = [np.where(rng.random((20, 20)) > 0.95, 255, 0).astype(np.uint8) for _ in range(5)]
+    logits = [rng.normal(0, 1, (20, 20)) + (g > 0) * 2 for g in gts]
+    acc = MetricAccumulator("paper")
+    for lg, g in zip(logits, gts):
+        acc.update(lg, g)
+    assert acc.compute() == evaluate(logits, gts, mode="paper")
+    probs = [1 / (1 + np.exp(-lg)) for lg in logits]
+    assert evaluate(probs, gts, mode="paper", threshold=0.5)["iou"] == acc.compute()["iou"]
+
+
+def test_errors_and_helpers():
+    with pytest.raises(ValueError, match="differ in size"):
+        evaluate([np.zeros((4, 4), bool)], [np.zeros((5, 5), np.uint8)])
+    with pytest.raises(ValueError, match="mode"):
+        MetricAccumulator("lenient")
+    m = np.arange(6).reshape(2, 3)
+    r = resize_nearest(m, (4, 6))
+    assert r.shape == (4, 6) and r[0, 0] == 0 and r[3, 5] == 5
+    table = format_table({"x": evaluate([np.ones((4, 4), bool)], [np.full((4, 4), 255, np.uint8)])})
+    assert "| x | corrected | 100.00 |" in table
