@@ -36,3 +36,27 @@ def test_bad_shapes():
         extract_targets(np.zeros(5))
     with pytest.raises(ValueError, match="prob has shape"):
         extract_targets(np.zeros((4, 4), bool), np.zeros((3, 3)))
+
+
+def test_stack_frames_offset_and_4_vs_8_connectivity():
+    m = np.zeros((3, 6, 6), bool)
+    m[0, 1, 1] = m[0, 2, 2] = True  # diagonal: one target with 8-connectivity
+    m[2, 0, 0:2] = True
+    m[2, 5, 5] = True
+    recs = extract_targets(m, frame_offset=10)
+    assert [(r.frame, r.target_id, r.area) for r in recs] == [(10, 1, 2), (12, 1, 2), (12, 2, 1)]
+    assert recs[0].bbox == (1, 1, 3, 3) and recs[0].centroid == (1.5, 1.5)
+    assert extract_targets(np.zeros((2, 4, 4), bool)) == []
+
+
+def test_labels_keep_ids_and_reject_bad_dtypes():
+    labels = np.zeros((6, 6), np.uint16)
+    labels[0, 0:2] = 7
+    labels[0, 2] = 3  # touches id 7 but stays a separate target
+    assert [(r.target_id, r.area) for r in extract_targets(labels)] == [(3, 1), (7, 2)]
+    with pytest.raises(ValueError, match="threshold probabilities"):
+        extract_targets(np.full((4, 4), 0.7))
+    with pytest.raises(ValueError, match="negative"):
+        extract_targets(np.full((4, 4), -2))
+    with pytest.raises(ValueError, match="dtype"):
+        extract_targets(np.full((4, 4), "a"))

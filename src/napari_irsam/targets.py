@@ -1,6 +1,10 @@
-"""Connected components → target records (numpy/scikit-image only).
+"""Connected components → target records (numpy/scipy/scikit-image only).
 
-A *target* is an 8-connected component of a binary mask, or one label id of a labels image.
+A *target* is an 8-connected component of a binary mask (inside one frame, never across frames),
+or one label id of an integer labels image. Coordinates are pixels of the frame, (row, col).
+
+Mask or labels? ``bool`` arrays, and numeric arrays whose values are all in {0, 1, 255}, are
+masks (so a 0/255 PNG mask is split into components); other integer arrays are labels images.
 """
 
 from __future__ import annotations
@@ -52,8 +56,12 @@ def extract_targets(
 ) -> list[TargetRecord]:
     """Target records of a (H, W) or (N, H, W) mask or labels image.
 
-    A boolean (or 0/255) mask is split into 8-connected components; an integer labels image keeps
-    its ids (one record per id per frame). ``prob`` (same shape) gives each target's peak score.
+    A boolean (or 0/1, 0/255) mask is split into 8-connected components, numbered per frame from 1
+    in raster order; an integer labels image keeps its ids (one record per id per frame, even when
+    an id has several pieces). ``prob`` (same shape, e.g. probabilities in [0, 1]) gives each
+    target's ``peak_score`` (max inside the target); without it ``peak_score`` is None.
+    ``frame_offset`` is added to the frame index (for stacks processed in chunks).
+    Records are ordered by frame, then id.
     """
     arr = np.asarray(mask_or_labels)
     if arr.ndim == 2:
@@ -65,7 +73,19 @@ def extract_targets(
         )
     if prob is not None and np.shape(prob) != arr.shape:
         raise ValueError(f"prob has shape {np.shape(prob)} but the mask has {arr.shape}.")
-    is_mask = arr.dtype == bool or set(np.unique(arr)) <= {0, 1, 255}
+    if arr.dtype == bool:
+        is_mask = True
+    elif np.issubdtype(arr.dtype, np.number) and not np.issubdtype(arr.dtype, np.complexfloating):
+        values = np.unique(arr)
+        is_mask = set(values.tolist()) <= {0, 1, 255}
+        if not is_mask and not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(
+                "A float array must be a 0/1 mask; threshold probabilities before extracting targets."
+            )
+        if values.size and values[0] < 0:
+            raise ValueError("A labels image cannot hold negative ids.")
+    else:
+        raise ValueError(f"Expected a mask or labels array, got dtype {arr.dtype}.")
     records = []
     for i, frame in enumerate(arr):
         labels = relabel_components(frame) if is_mask else frame.astype(np.int64)
