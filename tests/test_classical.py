@@ -45,3 +45,34 @@ def test_bad_input():
         detect("tophat", np.zeros(8))
     with pytest.raises(ValueError, match="real numbers"):
         detect("tophat", np.zeros((8, 8), complex))
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))
+def test_quiet_on_pure_noise_and_all_nan(name):
+    noise = np.random.default_rng(5).normal(500, 10, (128, 128)).astype(np.float32)
+    assert detect(name, noise).mask.mean() < 1e-3
+    assert not detect(name, np.full((16, 16), np.nan)).mask.any()
+
+
+def test_tophat_square_footprint_and_radius():
+    f = _noise_with_target()
+    det = detect("tophat", f, footprint="square", radius=3)
+    assert det.mask[41, 71] and det.saliency[41, 71] > 100
+    # a footprint narrower than the target keeps the target in the opening: no detection there
+    assert detect("tophat", f, radius=1).saliency[41, 71] < 30
+
+
+def test_bad_parameters():
+    f = _noise_with_target()
+    with pytest.raises(ValueError, match="no parameter sigma"):
+        detect("tophat", f, sigma=2)
+    with pytest.raises(ValueError, match="radius"):
+        detect("tophat", f, radius=0)
+    with pytest.raises(ValueError, match="footprint"):
+        detect("tophat", f, footprint="hexagon")
+    with pytest.raises(ValueError, match="half"):
+        detect("maxmedian", f, half=1.5)
+    with pytest.raises(ValueError, match="scales"):
+        detect("mpcm", f, scales=())
+    with pytest.raises(ValueError, match="k must"):
+        detect("mpcm", f, k=float("nan"))

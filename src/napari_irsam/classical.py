@@ -3,20 +3,28 @@
 Each detector maps a grey frame (H, W) to a saliency map S (float32, ≥ 0) and thresholds it
 adaptively at T = mean(S) + k·std(S) (k per detector, overridable):
 
-* ``tophat`` — white top-hat: S = I − opening(I, disk(r)), r = 5 px (Zeng et al., 2006).
+* ``tophat`` — white top-hat: S = I − opening(I, B), B = disk of radius r = 5 px (or a
+  (2r+1)² square); a target narrower than B is removed by the opening and so survives in S
+  (Zeng, Li & Peng, "The design of Top-Hat morphological filter and application to infrared
+  target detection", Infrared Physics & Technology 48, 2006). Default k = 5.
 * ``maxmedian`` — Max-Median filter (Deshpande et al., SPIE 1999): for a (2h+1)² window the medians
   along the horizontal, vertical and two diagonal lines through the pixel are computed; the
-  background estimate is their maximum, S = max(I − max(medians), 0). h = 4 px.
+  background estimate is their maximum, S = max(I − max(medians), 0). h = 4 px, k = 10.
 * ``mpcm`` — multiscale patch-based contrast measure (Wei, You & Li, Pattern Recognition 2016):
   for patch size l ∈ {3, 5, 7, 9}, m₀ is the mean of the central l×l patch and m₁…m₈ the means of
   the 8 surrounding patches at distance l; d_i = m₀ − m_i, and for opposite pairs (i, i+4)
   PCM = min_i d_i·d_{i+4} when both are positive (bright target), else 0; S = max over scales.
+  Default k = 25 (S is a squared contrast, so its tail is long).
 
-Frames are first converted to float, NaN/inf replaced by the median, and RGB converted to luminance.
+The k defaults keep pure Gaussian noise almost silent (< 1e-4 of the pixels) while finding a
+3×3 target a few σ above the background. Frames are converted to float32, NaN/inf replaced by the
+median of the finite pixels, and RGB(A) converted to luminance (0.299 R + 0.587 G + 0.114 B).
+Saliency is in the frame's intensity units (squared for MPCM).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +61,8 @@ def _as_grey(frame: np.ndarray) -> np.ndarray:
 
 
 def _threshold(saliency: np.ndarray, k: float) -> Detection:
+    if not np.isfinite(k):
+        raise ValueError(f"k must be a finite number, got {k!r}.")
     t = float(saliency.mean() + k * saliency.std())
     mask = saliency > t if saliency.max() > 0 else np.zeros(saliency.shape, bool)
     return Detection(saliency.astype(np.float32), mask, t)
@@ -63,14 +73,27 @@ def _disk(radius: int) -> np.ndarray:
     return yy**2 + xx**2 <= radius**2
 
 
-def tophat(frame: np.ndarray, radius: int = 5, k: float = 5.0) -> Detection:
-    """White top-hat with a disk footprint of ``radius`` px."""
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}.")
+    return int(value)
+
+
+def tophat(
+    frame: np.ndarray, radius: int = 5, k: float = 5.0, footprint: str = "disk"
+) -> Detection:
+    """White top-hat of a (H, W) frame with a ``disk`` or ``square`` footprint of ``radius`` px."""
+    radius = _check_int("radius", radius, 1)
+    if footprint not in ("disk", "square"):
+        raise ValueError(f"footprint must be 'disk' or 'square', got {footprint!r}.")
     img = _as_grey(frame)
-    return _threshold(ndimage.white_tophat(img, footprint=_disk(radius)), k)
+    fp = _disk(radius) if footprint == "disk" else np.ones((2 * radius + 1,) * 2, bool)
+    return _threshold(ndimage.white_tophat(img, footprint=fp), k)
 
 
 def maxmedian(frame: np.ndarray, half: int = 4, k: float = 10.0) -> Detection:
-    """Max-Median filter with line medians over a (2·half+1)² window."""
+    """Max-Median filter of a (H, W) frame with line medians over a (2·half+1)² window."""
+    half = _check_int("half", half, 1)
     img = _as_grey(frame)
     n = 2 * half + 1
     lines = [np.zeros((n, n), bool) for _ in range(4)]
@@ -83,7 +106,11 @@ def maxmedian(frame: np.ndarray, half: int = 4, k: float = 10.0) -> Detection:
 
 
 def mpcm(frame: np.ndarray, scales: tuple[int, ...] = (3, 5, 7, 9), k: float = 25.0) -> Detection:
-    """Multiscale patch-based contrast measure for bright targets."""
+    """Multiscale patch-based contrast measure of a (H, W) frame, bright targets; patch sizes
+    ``scales`` in px."""
+    scales = tuple(_check_int("each scale", v, 1) for v in scales)
+    if not scales:
+        raise ValueError("scales must hold at least one patch size.")
     img = _as_grey(frame)
     best = np.zeros_like(img)
     offsets = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
@@ -114,9 +141,19 @@ CLASSICAL_DETECTORS: dict[str, Callable[..., Detection]] = {
 
 
 def detect(name: str, frame: np.ndarray, **params: float) -> Detection:
-    """Run a detector by name (``tophat``, ``maxmedian``, ``mpcm``)."""
+    """Run a detector by name (``tophat``, ``maxmedian``, ``mpcm``) on a (H, W) or RGB frame.
+
+    Unknown names or parameters raise ValueError naming the valid ones.
+    """
     if name not in CLASSICAL_DETECTORS:
         raise ValueError(
             f"Unknown detector {name!r}; choose one of {', '.join(CLASSICAL_DETECTORS)}."
         )
-    return CLASSICAL_DETECTORS[name](frame, **params)
+    func = CLASSICAL_DETECTORS[name]
+    known = [p for p in inspect.signature(func).parameters if p != "frame"]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{name} has no parameter {', '.join(unknown)}; its parameters are {', '.join(known)}."
+        )
+    return func(frame, **params)

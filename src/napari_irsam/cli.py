@@ -1,6 +1,7 @@
 """Command line: ``napari-irsam <command>`` (also ``python -m napari_irsam``).
 
-Works without a display except ``demo``. Bad arguments or paths exit with code 2 and one line.
+``predict``, ``evaluate`` and ``train`` work without a display; ``demo`` opens napari. Bad arguments
+or paths exit with code 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from ._cli_run import UsageError, cmd_evaluate, cmd_predict, cmd_train
 
 
-class UsageError(Exception):
-    """A user error: printed as one line, exit code 2."""
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2 (argparse prints usage first)
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -24,14 +27,65 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="napari-irsam", description="IRSAM infrared small-target segmentation for napari."
-    )
+    parser = _Parser(prog="napari-irsam", description="IRSAM infrared small-target segmentation.")
     parser.add_argument("--version", action="version", version=f"napari-irsam {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
     demo = sub.add_parser("demo", help="open napari with the plugin and the sample data")
     demo.add_argument("--no-sample", action="store_true", help="do not load the sample data")
     demo.set_defaults(func=_cmd_demo)
+
+    def model_args(p: argparse.ArgumentParser, required: bool) -> None:
+        p.add_argument(
+            "--model",
+            default="default" if required else None,
+            help="default | mobile_sam | tophat | maxmedian | mpcm | CHECKPOINT",
+        )
+        p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+        p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
+
+    pred = sub.add_parser("predict", help="segment files, folders or TIFF stacks")
+    pred.add_argument("input", nargs="+", help="image files, folders of frames, TIFF stacks")
+    pred.add_argument("--out", required=True, help="folder for <name>.png masks and targets.csv")
+    model_args(pred, True)
+    pred.set_defaults(func=cmd_predict)
+
+    ev = sub.add_parser("evaluate", help="IoU / nIoU / Pd / Fa on an IRSTD dataset split")
+    ev.add_argument("dataset", help="folder with images/, masks/, splits/")
+    ev.add_argument("--split", required=True, help="split file (path or name under splits/)")
+    model_args(ev, False)
+    ev.add_argument(
+        "--predictions", help="folder of another method's mask PNGs, named like the images"
+    )
+    ev.add_argument("--mode", choices=("paper", "corrected"), default="corrected")
+    ev.add_argument(
+        "--size", type=int, default=None, help="resize both to SIZE² (nearest), e.g. 512"
+    )
+    ev.add_argument("--json", help="write {iou, niou, pd, fa, n_images, mode} here")
+    ev.set_defaults(func=cmd_evaluate)
+
+    tr = sub.add_parser("train", help="train or fine-tune IRSAM on an IRSTD dataset")
+    tr.add_argument("dataset")
+    tr.add_argument("--out", required=True, help="run folder (last.pt, best.pt, last_state.pt)")
+    tr.add_argument(
+        "--split", default=None, help="training split; a validation part is carved from it"
+    )
+    tr.add_argument("--init", default="scratch", help="scratch | mobile_sam | default | CHECKPOINT")
+    tr.add_argument("--config", default="paper", help="release | paper | fast")
+    tr.add_argument("--size", type=int, default=None, help="model input side (default: config's)")
+    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--batch-size", type=int, default=4)
+    tr.add_argument("--lr", type=float, default=1e-4)
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--max-steps", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="start afresh even if the run folder has a last.pt",
+    )
+    tr.set_defaults(func=cmd_train)
     return parser
 
 

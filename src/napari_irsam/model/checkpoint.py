@@ -245,9 +245,26 @@ def make_checkpoint(
         "format_version": FORMAT_VERSION,
         "config": config,
         "state_dict": sd,
-        "metadata": dict(metadata or {}),
+        "metadata": plain(dict(metadata or {})),
         "weights_sha256": weights_sha256(sd),
     }
+
+
+def plain(obj: Any) -> Any:
+    """Metadata as plain Python (dict/list/str/int/float/bool/None), loadable with weights_only."""
+    import numpy as np
+
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return str(obj)
+    return obj
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> str:

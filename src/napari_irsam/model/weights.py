@@ -85,6 +85,11 @@ def resolve_weights(name_or_path: str | os.PathLike[str], download: bool = True)
     """
     name = str(name_or_path)
     entries = registry()
+    if name == "default" and name not in entries:
+        raise CheckpointError(
+            "This installation has no bundled default checkpoint yet; give a checkpoint file, "
+            "mobile_sam, or a classical detector (tophat, maxmedian, mpcm)."
+        )
     if name not in entries:
         path = Path(name).expanduser()
         if path.is_file():

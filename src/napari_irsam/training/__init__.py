@@ -1,0 +1,1 @@
+"""Training: losses, augmentation and the resumable training loop (torch/numpy only)."""

@@ -1,0 +1,186 @@
+"""Implementations of ``napari-irsam predict``, ``evaluate`` and ``train`` (no napari, no Qt)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classical import CLASSICAL_DETECTORS, detect
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _segmenter(model: str, device: str, threshold: float):
+    """Return ``frame (H, W) → (mask bool, score float32)`` for a model name or checkpoint path."""
+    if model in CLASSICAL_DETECTORS:
+
+        def run_classical(frame: np.ndarray):
+            d = detect(model, frame)
+            return d.mask, d.saliency
+
+        return run_classical
+    from .inference import Predictor
+    from .model import CheckpointError, load_model
+
+    try:
+        net, _ = load_model(model)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from exc
+    predictor = Predictor(net, device, threshold=threshold)
+
+    def run_irsam(frame: np.ndarray):
+        p = predictor.predict_frame(frame)
+        return p.mask, p.prob
+
+    return run_irsam
+
+
+def _iter_inputs(inputs: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, frame) for every frame of every input file/folder/stack."""
+    from .data.io import read_frames
+    from .preprocess import to_grey
+
+    for item in inputs:
+        if not Path(item).exists():
+            raise UsageError(f"Input {item} does not exist.")
+        stack = read_frames(item)
+        for name, frame in zip(stack.frame_names, stack.data):
+            yield name, (to_grey(frame) if stack.rgb else frame)
+
+
+def cmd_predict(args: Any) -> int:
+    from .data.io import atomic_path, write_mask_png_folder
+    from .targets import extract_targets
+
+    run = _segmenter(args.model, args.device, args.threshold)
+    out = Path(args.out)
+    rows = []
+    frames = list(_iter_inputs(args.input))
+    progress = _progress(len(frames), "predict")
+    for name, frame in frames:
+        mask, score = run(frame)
+        write_mask_png_folder(mask[None], out, [name])
+        for t in extract_targets(mask, score):
+            rows.append(
+                {
+                    "image": name,
+                    "target_id": t.target_id,
+                    "row": round(t.centroid[0], 2),
+                    "col": round(t.centroid[1], 2),
+                    "area": t.area,
+                    "peak_score": round(float(t.peak_score), 4),
+                }
+            )
+        progress.update(1)
+    progress.close()
+    with atomic_path(out / "targets.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["image", "target_id", "row", "col", "area", "peak_score"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{len(frames)} frame(s), {len(rows)} target(s) → {out}")
+    return 0
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty(), leave=False)
+
+
+def cmd_evaluate(args: Any) -> int:
+    from .data.dataset import IRSTDDataset, read_grey
+    from .metrics import MetricAccumulator, format_table, resize_nearest
+
+    try:
+        data = IRSTDDataset(args.dataset, args.split)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    if (args.model is None) == (args.predictions is None):
+        raise UsageError("Give exactly one of --model or --predictions.")
+    run = _segmenter(args.model, args.device, args.threshold) if args.model else None
+    acc = MetricAccumulator(args.mode)
+    progress = _progress(len(data), "evaluate")
+    for i in range(len(data)):
+        s = data[i]
+        if run is not None:
+            pred = run(s.image)[0]
+        else:
+            path = next(
+                (
+                    Path(args.predictions) / f"{s.name}{e}"
+                    for e in (".png", ".bmp", ".tif")
+                    if (Path(args.predictions) / f"{s.name}{e}").is_file()
+                ),
+                None,
+            )
+            if path is None:
+                raise UsageError(f"No prediction for {s.name} in {args.predictions}.")
+            pred = read_grey(path) > 127
+            if pred.shape != s.mask.shape and not args.size:
+                raise UsageError(
+                    f"Prediction {path.name} is {pred.shape} but its mask is {s.mask.shape}."
+                )
+        gt = np.where(s.mask, 255, 0).astype(np.uint8)
+        if args.size:
+            pred = resize_nearest(pred, (args.size, args.size))
+            gt = resize_nearest(gt, (args.size, args.size))
+        acc.update(pred.astype(bool), gt)
+        progress.update(1)
+    progress.close()
+    result = acc.compute()
+    print(format_table({args.model or args.predictions: result}))
+    if args.json:
+        from .data.io import atomic_write_bytes
+
+        keys = ("iou", "niou", "pd", "fa", "n_images", "mode")
+        atomic_write_bytes(args.json, json.dumps({k: result[k] for k in keys}, indent=1).encode())
+    return 0
+
+
+def cmd_train(args: Any) -> int:
+    from .training.train import TrainConfig, train
+
+    if not Path(args.dataset).is_dir():
+        raise UsageError(f"Dataset folder {args.dataset} does not exist.")
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        out=args.out,
+        split=args.split,
+        init=args.init,
+        config=args.config,
+        size=args.size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        resume=args.resume,
+    )
+    bar = None
+    for ev in train(cfg):
+        if ev.kind == "start":
+            bar = _progress(ev.total_steps, "train")
+            bar.update(ev.step)
+        elif ev.kind == "step" and bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{ev.loss:.3f}", lr=f"{ev.lr:.2e}")
+        elif ev.kind == "epoch":
+            val = ev.metrics.get("iou")
+            print(
+                f"epoch {ev.epoch}: loss {ev.loss:.4f}"
+                + (f", val IoU {100 * val:.2f}" if val is not None else "")
+            )
+        elif ev.kind == "done":
+            if bar is not None:
+                bar.close()
+            print(f"best checkpoint: {ev.checkpoint}")
+    return 0

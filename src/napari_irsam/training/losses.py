@@ -1,0 +1,41 @@
+"""IRSAM training loss (spec §6): L = 5 · BCE(edge, edges(GT)) + soft-IoU(mask).
+
+The edge target is the morphological gradient of the GT mask (3×3 dilation minus 3×3 erosion),
+a 1–2 px band on the target outline — the role Canny edges of the binary mask play in the release,
+computed in torch so it follows every augmentation exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def mask_edges(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) mask in [0, 1] → (B, 1, H, W) edge band in [0, 1]."""
+    dilated = F.max_pool2d(mask, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(-mask, 3, stride=1, padding=1)
+    return (dilated - eroded).clamp(0, 1)
+
+
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """1 − (Σpt + ε)/(Σp + Σt − Σpt + ε) over the whole batch, p = σ(logits)."""
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum()
+    return 1 - (inter + eps) / (p.sum() + target.sum() - inter + eps)
+
+
+def irsam_loss(
+    logits: torch.Tensor, edges: torch.Tensor, target: torch.Tensor, edge_weight: float = 5.0
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and its parts. ``logits`` (B,1,H,W), ``edges`` probabilities, ``target`` in [0,1]."""
+    edge_gt = mask_edges(target)
+    bce = F.binary_cross_entropy(edges.float().clamp(1e-6, 1 - 1e-6), edge_gt)
+    iou = soft_iou_loss(logits.float(), target)
+    total = edge_weight * bce + iou
+    parts = {
+        "loss": float(total.detach()),
+        "edge_bce": float(bce.detach()),
+        "soft_iou": float(iou.detach()),
+    }
+    return total, parts

@@ -1,0 +1,197 @@
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from skimage import io as skio
+
+from napari_irsam.classical import detect
+from napari_irsam.cli import main
+from napari_irsam.data.dataset import IRSTDDataset
+from napari_irsam.data.synthetic import make_dataset
+from napari_irsam.metrics import evaluate
+from napari_irsam.model import IRSAMConfig, build_irsam, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("cli") / "ds", 6, seed=1, size=(64, 64))
+
+
+def test_version_runs_as_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "napari_irsam", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.startswith("napari-irsam ")
+
+
+def test_predict_classical_on_files_folders_and_stacks(tmp_path, dataset):
+    stack = np.stack([skio.imread(p) for p in sorted((dataset / "images").iterdir())[:2]])
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    rc = main(
+        [
+            "predict",
+            str(dataset / "images"),
+            str(tmp_path / "stack.tif"),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            "tophat",
+        ]
+    )
+    assert rc == 0
+    pngs = sorted(p.name for p in (tmp_path / "o").glob("*.png"))
+    assert len(pngs) == 6 + 2 and "stack_0000.png" in pngs
+    rows = list(csv.DictReader(open(tmp_path / "o" / "targets.csv")))
+    assert rows and set(rows[0]) == {"image", "target_id", "row", "col", "area", "peak_score"}
+    mask = skio.imread(tmp_path / "o" / "syn_00000.png")
+    expected = detect("tophat", skio.imread(dataset / "images" / "syn_00000.png")).mask
+    np.testing.assert_array_equal(mask > 0, expected)
+
+
+def test_predict_with_a_checkpoint(tmp_path, dataset):
+    torch.manual_seed(0)
+    cfg = IRSAMConfig(name="tiny", image_size=64, gad_mode="both", wpmd_levels=("0",))
+    save_checkpoint(build_irsam(cfg), tmp_path / "tiny.pt")
+    img = dataset / "images" / "syn_00001.png"
+    assert (
+        main(
+            [
+                "predict",
+                str(img),
+                "--out",
+                str(tmp_path / "p"),
+                "--model",
+                str(tmp_path / "tiny.pt"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert skio.imread(tmp_path / "p" / "syn_00001.png").shape == (64, 64)
+
+
+def test_evaluate_matches_metrics_module(tmp_path, dataset):
+    js = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(dataset),
+                "--split",
+                "test",
+                "--model",
+                "maxmedian",
+                "--mode",
+                "paper",
+                "--json",
+                str(js),
+            ]
+        )
+        == 0
+    )
+    got = json.loads(js.read_text())
+    ds = IRSTDDataset(dataset, "test")
+    samples = [ds[i] for i in range(len(ds))]
+    ref = evaluate(
+        [detect("maxmedian", s.image).mask for s in samples],
+        [np.where(s.mask, 255, 0).astype(np.uint8) for s in samples],
+        mode="paper",
+    )
+    assert set(got) == {"iou", "niou", "pd", "fa", "n_images", "mode"}
+    for k in ("iou", "niou", "pd", "fa", "n_images"):
+        assert got[k] == pytest.approx(ref[k])
+
+
+def test_evaluate_predictions_folder_with_512_protocol(tmp_path, dataset):
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for p in (dataset / "masks").iterdir():
+        skio.imsave(preds / p.name, skio.imread(p), check_contrast=False)
+    js = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(dataset),
+                "--split",
+                "test",
+                "--predictions",
+                str(preds),
+                "--size",
+                "512",
+                "--mode",
+                "paper",
+                "--json",
+                str(js),
+            ]
+        )
+        == 0
+    )
+    r = json.loads(js.read_text())
+    assert r["iou"] == pytest.approx(1.0) and r["pd"] == 1.0 and r["fa"] == 0.0
+
+
+def test_train_tiny_run(tmp_path, dataset):
+    rc = main(
+        [
+            "train",
+            str(dataset),
+            "--out",
+            str(tmp_path / "run"),
+            "--split",
+            "train",
+            "--config",
+            "paper",
+            "--size",
+            "64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert rc == 0 and (tmp_path / "run" / "best.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "/no/such/file.png", "--out", "OUT", "--model", "tophat"], "does not exist"),
+        (
+            ["predict", "IMG", "--out", "OUT", "--model", "/no/model.pt"],
+            "neither a checkpoint file",
+        ),
+        (
+            ["evaluate", "/no/dataset", "--split", "test", "--model", "tophat"],
+            "not an IRSTD dataset",
+        ),
+        (
+            ["evaluate", "DS", "--split", "missing.txt", "--model", "tophat"],
+            "Split file missing.txt not found",
+        ),
+        (["evaluate", "DS", "--split", "test"], "exactly one of --model or --predictions"),
+        (["train", "/no/dataset", "--out", "OUT"], "does not exist"),
+        (["evaluate", "DS", "--split", "test", "--mode", "lenient"], "invalid choice"),
+    ],
+)
+def test_bad_input_exit_2_one_line(tmp_path, dataset, capsys, argv, message):
+    argv = [
+        a.replace("OUT", str(tmp_path / "o"))
+        .replace("DS", str(dataset))
+        .replace("IMG", str(dataset / "images" / "syn_00000.png"))
+        for a in argv
+    ]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
