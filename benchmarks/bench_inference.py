@@ -87,7 +87,7 @@ def main() -> None:
             print(f"done {label} {size}²: {res['median_s']:.2f} s", file=sys.stderr, flush=True)
 
     base = {r["size"]: r["median_s"] for r in rows if r["mode"].startswith("release (")}
-    print(f"\n| mode | frame | median s/frame | vs release | CPU/wall | stack fps (256²) | peak RSS MB |")
+    print("\n| mode | frame | median s/frame | vs release | CPU/wall | stack fps (256²) | peak RSS MB |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = base[r["size"]] / r["median_s"] if r["size"] in base else float("nan")
