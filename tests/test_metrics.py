@@ -102,3 +102,82 @@ def test_errors_and_helpers():
     assert r.shape == (4, 6) and r[0, 0] == 0 and r[3, 5] == 5
     table = format_table({"x": evaluate([np.ones((4, 4), bool)], [np.full((4, 4), 255, np.uint8)])})
     assert "| x | corrected | 100.00 |" in table
+
+
+def test_eps_is_observable_and_empty_dataset():
+    gt = _img()
+    gt[4, 4] = 255  # union of 1 px: 1 / (1 + eps) is the float just below 1
+    paper = evaluate([gt > 0], [gt], mode="paper")
+    assert paper["iou"] == 1 / (1 + EPS) < 1.0 and paper["niou"] == 1 / (1 + EPS)
+    corrected = evaluate([gt > 0], [gt], mode="corrected")
+    assert corrected["iou"] == 1.0 and corrected["niou"] == 1.0
+    empty = _img()
+    assert evaluate([empty > 0], [empty], mode="paper")["iou"] == 0.0  # 0 / eps, no NaN
+    assert evaluate([empty > 0], [empty], mode="corrected")["iou"] == 1.0
+
+
+def test_first_fit_not_nearest_and_fa_pixels():
+    gt = _img((32, 32))
+    gt[10, 10] = 255
+    pred = np.zeros((32, 32), bool)
+    pred[8, 10] = True  # label 1, 2 px away, area 1
+    pred[10, 10:12] = True  # label 2, 0.5 px away, area 2
+    paper = evaluate([pred], [gt], mode="paper")
+    corrected = evaluate([pred], [gt], mode="corrected")
+    assert paper["pd"] == corrected["pd"] == 1.0
+    assert (
+        paper["fa_pixels"] == 2
+    )  # first-fit took the 1-px region; the 2-px one is the false alarm
+    assert corrected["fa_pixels"] == 1  # optimal matching takes the nearer region
+
+
+def test_paper_counts_equal_sized_false_alarms_if_no_match_has_that_size():
+    gt = _img((32, 32))
+    gt[5:7, 5:7] = 255  # matched by a 4-px region
+    pred = gt > 0
+    pred[20, 20:23] = True  # two unmatched 3-px regions: both counted
+    pred[25, 20:23] = True
+    assert evaluate([pred], [gt], mode="paper")["fa_pixels"] == 6
+
+
+def test_gt_rules_labels_images_and_override():
+    labels = _img()
+    labels[2, 2], labels[8, 8:10] = 1, 2  # uint8 labels image: two targets
+    pred = labels > 0
+    corrected = evaluate([pred], [labels], mode="corrected")
+    assert corrected["n_targets"] == 2 and corrected["iou"] == 1.0
+    assert evaluate([pred], [labels], mode="paper")["n_targets"] == 0
+    assert evaluate([pred], [labels > 0], mode="paper")["n_targets"] == 0  # bool GT: 1/255 → 0
+    soft = _img()
+    soft[3, 3:6] = [100, 200, 255]  # grey edge from a resized 0/255 mask
+    assert evaluate([soft > 127], [soft])["iou"] == 1.0
+    r = evaluate([soft > 50], [soft], gt_threshold=50)
+    assert r["iou"] == 1.0 and r["n_targets"] == 1
+
+
+def test_fixed_512_denominator_per_image():
+    gt = _img()
+    pred = gt > 0
+    pred[0, 0] = True
+    paper = evaluate([pred, pred], [gt, gt], mode="paper")
+    assert paper["total_pixels"] == 2 * 512 * 512 and paper["fa"] == 2 / (2 * 512 * 512)
+    corrected = evaluate([pred, pred], [gt, gt], mode="corrected")
+    assert corrected["total_pixels"] == 2 * 16 * 16 and corrected["fa"] == 2 / 512
+
+
+def test_generators_stacks_and_length_errors():
+    rng = np.random.default_rng(1)
+    gts = np.where(rng.random((4, 12, 12)) > 0.9, 255, 0).astype(np.uint8)
+    preds = rng.random((4, 12, 12)) > 0.85
+    for mode in ("paper", "corrected"):
+        batch = evaluate(preds, gts, mode=mode)
+        assert batch == evaluate((p for p in preds), iter(list(gts)), mode=mode)
+        assert batch["n_images"] == 4
+    with pytest.raises(ValueError, match="fewer predictions"):
+        evaluate(preds[:3], gts)
+    with pytest.raises(ValueError, match="more predictions"):
+        evaluate(preds, gts[:2])
+    with pytest.raises(ValueError, match="one \\(H, W\\) image"):
+        MetricAccumulator().update(preds, gts)
+    with pytest.raises(ValueError, match="resize_nearest"):
+        resize_nearest(np.zeros(5))

@@ -2,22 +2,27 @@
 
 ``mode="paper"`` reproduces the official IRSAM evaluation exactly, quirks included (spec §7):
 
-* prediction P = logits > 0 (or a given boolean mask); GT = ``int(gt / 255)``, so only pixels equal
-  to 255 are targets (masks stored as 0/1 give an empty GT);
-* IoU = Σ inter / (Σ union + 2.22e-16), pooled over the dataset;
-* nIoU = mean over *all* images of inter / (union + eps) — an image where both are empty counts 0;
+* prediction P = logits > 0 (or a given boolean mask); GT = ``int(gt / 255)`` (truncation), so
+  only pixels equal to 255 are targets: masks stored as 0/1 (or bool) give an *empty* GT;
+* IoU = Σ inter / (Σ union + 2.220446049250313e-16), pooled over the dataset;
+* nIoU = mean over *all* images of inter / (union + eps); an image where both are empty counts 0;
 * Pd: 8-connected regions; GT regions in label order each take the *first* remaining predicted
   region (label order) whose centroid is closer than 3 px (strict), which is then removed;
 * Fa pixels of an image = Σ areas of predicted regions whose *area value* is not among the matched
   regions' areas (an unmatched region as large as a matched one is not counted);
   Fa = Σ Fa pixels / (512 · 512 · N), whatever the image size.
 
-``mode="corrected"`` (default) is the honest version: GT = mask > 127 for uint8 images with values
-above 1, else > 0; matching is optimal (Hungarian on centroid distances < 3 px); false-alarm pixels
-are those of the unmatched predicted regions; Fa divides by the real number of pixels; an image
-with empty prediction and empty GT has IoU 1 in nIoU (``empty_niou=None`` leaves it out).
+``mode="corrected"`` (default) is the honest version: GT = mask > 127 for uint8 images whose
+maximum is 255 (0/255 masks, grey edges from resizing included), else mask > 0 (bool, 0/1 masks,
+labels images), or ``mask > gt_threshold`` when given; targets are still the 8-connected components
+of that mask. Matching is optimal (Hungarian on centroid distances, only pairs < 3 px count, the
+most matches with the least total distance); false-alarm pixels are those of the unmatched
+predicted regions; Fa divides by the real number of pixels; an image with empty prediction and
+empty GT has IoU ``empty_niou`` (1 by default; None leaves it out of nIoU); pooled IoU is 1 when
+the whole dataset has an empty union.
 
-Values are fractions; tables usually show IoU/nIoU/Pd ×100 and Fa ×10⁶.
+Values are fractions; tables usually show IoU/nIoU/Pd ×100 and Fa ×10⁶. Pd (resp. nIoU) is NaN
+when there was no GT target (resp. no image counted).
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ PD_DISTANCE = 3.0
 
 
 def resize_nearest(mask: np.ndarray, size: tuple[int, int] = (512, 512)) -> np.ndarray:
-    """Nearest-neighbour resize of a 2-D array (the official 512² protocol)."""
+    """Nearest-neighbour resize of a (H, W) array to ``size`` = (rows, cols), keeping its dtype
+    and values (for the official 512² protocol). Output pixel i samples input pixel
+    floor((i + ½)·H/rows), i.e. pixel centres are aligned (PIL's NEAREST convention)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or min(mask.shape) < 1 or min(size) < 1:
+        raise ValueError(f"resize_nearest takes a non-empty (H, W) array, got {mask.shape}.")
     h, w = mask.shape
     rows = np.minimum((np.arange(size[0]) + 0.5) * h / size[0], h - 1).astype(int)
     cols = np.minimum((np.arange(size[1]) + 0.5) * w / size[1], w - 1).astype(int)
@@ -85,15 +95,24 @@ class MetricAccumulator:
         threshold: numeric predictions are binarised as ``pred > threshold`` (0 for logits,
             0.5 for probabilities); boolean predictions are used as they are.
         empty_niou: corrected mode only — nIoU of an image with empty prediction and GT
-            (1.0 by default; None excludes such images from nIoU).
+            (1.0 by default; None excludes such images from nIoU). Paper mode always counts 0.
+        gt_threshold: corrected mode only — GT = ``gt > gt_threshold``; None picks the rule in
+            the module docstring. Paper mode always uses ``int(gt / 255)``.
+
+    Only running sums are kept, so memory does not grow with the number of images.
     """
 
     def __init__(
-        self, mode: str = "corrected", threshold: float = 0.0, empty_niou: float | None = 1.0
+        self,
+        mode: str = "corrected",
+        threshold: float = 0.0,
+        empty_niou: float | None = 1.0,
+        gt_threshold: float | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be 'paper' or 'corrected', got {mode!r}.")
         self.mode, self.threshold, self.empty_niou = mode, threshold, empty_niou
+        self.gt_threshold = gt_threshold
         self.inter = self.union = 0
         self.niou_sum, self.niou_count = 0.0, 0
         self.n_images = self.n_targets = self.n_detected = 0
@@ -101,16 +120,24 @@ class MetricAccumulator:
 
     def _binarise(self, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pred, gt = np.asarray(pred), np.asarray(gt)
+        # an RGB(A) mask image (e.g. a PNG saved in colour) has equal channels: keep the first
         if pred.ndim == 3 and pred.shape[-1] in (3, 4):
             pred = pred[..., 0]
-        if gt.ndim == 3:
-            gt = gt[..., 0]  # the official code keeps channel 0 of multi-channel masks
+        if gt.ndim == 3 and gt.shape[-1] in (3, 4):
+            gt = gt[..., 0]
+        if pred.ndim != 2 or gt.ndim != 2:
+            raise ValueError(
+                f"update takes one (H, W) image at a time, got prediction {pred.shape} and "
+                f"ground truth {gt.shape}; use evaluate() for stacks."
+            )
         if pred.shape != gt.shape:
             raise ValueError(f"Prediction {pred.shape} and ground truth {gt.shape} differ in size.")
         p = pred if pred.dtype == bool else pred > self.threshold
         if self.mode == "paper":
             t = (gt.astype(np.float64) / 255.0).astype(np.int64) > 0
-        elif gt.dtype == np.uint8 and gt.max(initial=0) > 1:
+        elif self.gt_threshold is not None:
+            t = gt > self.gt_threshold
+        elif gt.dtype == np.uint8 and gt.max(initial=0) == 255:
             t = gt > 127
         else:
             t = gt > 0
@@ -169,12 +196,23 @@ def evaluate(
     mode: str = "corrected",
     threshold: float = 0.0,
     empty_niou: float | None = 1.0,
+    gt_threshold: float | None = None,
 ) -> dict:
-    """Evaluate pairs of (prediction, GT) images; see :class:`MetricAccumulator`."""
-    acc = MetricAccumulator(mode, threshold, empty_niou)
-    for p, g in zip(preds, gts, strict=True):
+    """Evaluate paired (H, W) predictions and GT masks (sequences, iterators or (N, H, W) stacks);
+    see :class:`MetricAccumulator`. Works on generators without holding all frames."""
+    acc = MetricAccumulator(mode, threshold, empty_niou, gt_threshold)
+    pred_iter, gt_iter = iter(preds), iter(gts)
+    sentinel = object()
+    while True:
+        p, g = next(pred_iter, sentinel), next(gt_iter, sentinel)
+        if p is sentinel and g is sentinel:
+            return acc.compute()
+        if p is sentinel or g is sentinel:
+            raise ValueError(
+                f"There are {'fewer' if p is sentinel else 'more'} predictions than ground-truth "
+                f"masks (mismatch after {acc.n_images} pairs)."
+            )
         acc.update(p, g)
-    return acc.compute()
 
 
 def format_table(rows: dict[str, dict]) -> str:
