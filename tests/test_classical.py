@@ -7,7 +7,7 @@ from napari_irsam.classical import CLASSICAL_DETECTORS, detect
 def _noise_with_target(dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
     f = rng.normal(1000, 10, (96, 128))
-    f[40:43, 70:73] += 120
+    f[40:43, 70:73] += 250  # SNR 25
     return f.astype(dtype)
 
 

@@ -1,0 +1,65 @@
+"""Accuracy of the classical detectors and (optionally) IRSAM checkpoints on an IRSTD split.
+
+    python benchmarks/bench_accuracy.py ../shared/datasets/sirst --split idx_427/test.txt \
+        [--checkpoint run/best.pt ...] [--json out.json]
+
+Prints the Table-1 columns (IoU, nIoU, Pd ×100, Fa ×10⁶) in both metric modes. Paper mode
+evaluates at 512² (prediction and GT resized nearest, as the official code requires 512² GT);
+corrected mode at each image's native size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from napari_irsam.classical import CLASSICAL_DETECTORS, detect
+from napari_irsam.data.dataset import IRSTDDataset
+from napari_irsam.metrics import MetricAccumulator, format_table, resize_nearest
+
+
+def run_method(name: str, predict, data: IRSTDDataset) -> dict[str, dict]:
+    paper, corrected = MetricAccumulator("paper"), MetricAccumulator("corrected")
+    t0 = time.perf_counter()
+    for i in range(len(data)):
+        s = data[i]
+        pred = predict(s.image)
+        gt = np.where(s.mask, 255, 0).astype(np.uint8)
+        corrected.update(pred, gt)
+        paper.update(resize_nearest(pred, (512, 512)), resize_nearest(gt, (512, 512)))
+    per_image = (time.perf_counter() - t0) / len(data)
+    print(f"{name}: {per_image * 1000:.0f} ms/image", flush=True)
+    return {f"{name}": paper.compute(), f"{name} ": corrected.compute()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset")
+    ap.add_argument("--split", required=True)
+    ap.add_argument("--checkpoint", nargs="*", default=[])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    data = IRSTDDataset(args.dataset, args.split)
+    rows: dict[str, dict] = {}
+    for name in CLASSICAL_DETECTORS:
+        rows.update(run_method(name, lambda img, n=name: detect(n, img).mask, data))
+    for ckpt in args.checkpoint:
+        from napari_irsam.inference import Predictor
+        from napari_irsam.model import load_model
+
+        model, info = load_model(ckpt)
+        predictor = Predictor(model, args.device)
+        rows.update(run_method(f"IRSAM {info.model_id}", lambda img: predictor.predict_frame(img).mask, data))
+    print(f"\n{args.dataset} split {args.split}: {len(data)} images\n")
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({k.strip() + f" [{v['mode']}]": v for k, v in rows.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
