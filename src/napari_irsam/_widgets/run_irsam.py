@@ -192,6 +192,11 @@ class RunIRSAMWidget(QWidget):
         if path:
             self.path_edit.setText(path)
 
+    def use_checkpoint(self, path: str) -> None:
+        """Select a checkpoint file as the model (the fine-tune widget hands over its result)."""
+        self.model_combo.setCurrentIndex(self.model_combo.findText(FILE))
+        self.path_edit.setText(str(path))
+
     def model_source(self) -> str | None:
         choice = self.model_combo.currentData()
         return choice if choice is not None else (self.path_edit.text().strip() or None)

@@ -1,0 +1,216 @@
+"""The "Fine-tune IRSAM" dock widget: train on an exported dataset in a thread worker.
+
+Thin: the work is :func:`napari_irsam.training.train.train` (a generator of events); this module
+builds the form, shows progress and a live loss curve, cancels between steps (the last finished
+epoch's checkpoint stays on disk) and hands the best checkpoint to "Run IRSAM".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QPointF, Qt
+from qtpy.QtGui import QPainter, QPen, QPolygonF
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..model import available_devices
+from ..training.train import TrainConfig, TrainEvent, train
+
+
+class LossPlot(QWidget):
+    """A minimal live curve of the training loss (one point per step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[float] = []
+        self.setMinimumHeight(90)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        self.update()
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.GlobalColor.black)
+        if len(self.values) < 2:
+            return
+        lo, hi = min(self.values), max(self.values)
+        span = (hi - lo) or 1.0
+        w, h = self.width() - 4, self.height() - 4
+        n = len(self.values) - 1
+        pts = [
+            QPointF(2 + w * i / n, 2 + h * (1 - (v - lo) / span)) for i, v in enumerate(self.values)
+        ]
+        painter.setPen(QPen(Qt.GlobalColor.cyan, 1.5))
+        painter.drawPolyline(QPolygonF(pts))
+        painter.setPen(Qt.GlobalColor.white)
+        painter.drawText(6, 14, f"loss {self.values[-1]:.3f} (min {lo:.3f})")
+
+
+class FinetuneWidget(QWidget):
+    """Dock widget fine-tuning IRSAM on an IRSTD-layout dataset folder."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: GeneratorWorker | None = None
+        self.best: str | None = None
+        self._progress: progress | None = None
+
+        self.dataset_edit = QLineEdit()
+        self.dataset_edit.setPlaceholderText("exported folder with images/, masks/, splits/")
+        self.init_edit = QLineEdit("scratch")
+        self.init_edit.setToolTip("scratch, mobile_sam, default, or a checkpoint file")
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("run folder (default: <dataset>/finetune)")
+        self.config_combo = QComboBox()
+        self.config_combo.addItems(["paper", "fast", "release"])
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 1000)
+        self.epochs_spin.setValue(10)
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(64, 1024)
+        self.size_spin.setSingleStep(64)
+        self.size_spin.setValue(512)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(available_devices())
+        self.run_button, self.cancel_button = QPushButton("Train"), QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.load_button = QPushButton("Use in Run IRSAM")
+        self.load_button.setEnabled(False)
+        self.plot = LossPlot()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        browse = QPushButton("…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.dataset_edit)
+        row.addWidget(browse)
+        holder = QWidget()
+        holder.setLayout(row)
+        form = QFormLayout()
+        form.addRow("dataset", holder)
+        form.addRow("start from", self.init_edit)
+        form.addRow("run folder", self.out_edit)
+        form.addRow("config", self.config_combo)
+        form.addRow("epochs", self.epochs_spin)
+        form.addRow("image size", self.size_spin)
+        form.addRow("device", self.device_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.load_button)
+        layout.addWidget(self.status)
+        layout.addStretch()
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.load_button.clicked.connect(self.load_into_run_widget)
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Exported dataset")
+        if path:
+            self.dataset_edit.setText(path)
+
+    def config(self) -> TrainConfig:
+        dataset = self.dataset_edit.text().strip()
+        if not dataset or not Path(dataset).is_dir():
+            raise ValueError(f"Choose an existing dataset folder (got {dataset!r}).")
+        split = "train" if (Path(dataset) / "splits" / "train.txt").is_file() else None
+        return TrainConfig(
+            dataset=dataset,
+            out=self.out_edit.text().strip() or str(Path(dataset) / "finetune"),
+            split=split,
+            init=self.init_edit.text().strip() or "scratch",
+            config=self.config_combo.currentText(),
+            size=self.size_spin.value(),
+            epochs=self.epochs_spin.value(),
+            device=self.device_combo.currentText(),
+        )
+
+    def start(self) -> None:
+        try:
+            cfg = self.config()
+        except ValueError as exc:
+            show_error(str(exc))
+            return
+        self.plot.values.clear()
+        self.best = None
+        self.load_button.setEnabled(False)
+        self.worker = create_worker(train, cfg, _start_thread=False)
+        self.worker.yielded.connect(self._on_event)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("loading data and model…")
+        self.worker.start()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.setText("cancelling after the current step…")
+
+    def _on_event(self, ev: TrainEvent) -> None:
+        if ev.kind == "start":
+            self._progress = progress(total=ev.total_steps, desc="Fine-tune IRSAM")
+            self._progress.update(ev.step)
+        elif ev.kind == "step":
+            self.plot.add(ev.loss)
+            if self._progress is not None:
+                self._progress.update(1)
+            self.status.setText(f"step {ev.step}/{ev.total_steps}, loss {ev.loss:.3f}")
+        elif ev.kind == "epoch":
+            iou = ev.metrics.get("iou")
+            extra = f", validation IoU {100 * iou:.1f}" if iou is not None else ""
+            self.status.setText(f"epoch {ev.epoch} saved{extra}")
+            self.best = str(Path(ev.checkpoint).with_name("best.pt"))
+        elif ev.kind == "done":
+            self.best = ev.checkpoint
+
+    def _on_error(self, exc: Exception) -> None:
+        show_error(f"Fine-tuning failed: {exc}")
+
+    def _on_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.best and Path(self.best).is_file():
+            self.load_button.setEnabled(True)
+            show_info(f"Fine-tuning finished; best checkpoint: {self.best}")
+        self.worker = None
+
+    def load_into_run_widget(self) -> bool:
+        """Hand the best checkpoint to a docked "Run IRSAM" widget; returns whether one was found."""
+        from .run_irsam import RunIRSAMWidget
+
+        for dock in getattr(self.viewer.window, "_dock_widgets", {}).values():
+            inner = dock.widget()
+            if isinstance(inner, RunIRSAMWidget) and self.best:
+                inner.use_checkpoint(self.best)
+                show_info("The fine-tuned checkpoint is selected in Run IRSAM.")
+                return True
+        show_info(f"Open 'Run IRSAM' and choose {self.best}.")
+        return False
