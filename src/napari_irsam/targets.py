@@ -76,13 +76,13 @@ def extract_targets(
     if arr.dtype == bool:
         is_mask = True
     elif np.issubdtype(arr.dtype, np.number) and not np.issubdtype(arr.dtype, np.complexfloating):
-        values = np.unique(arr)
-        is_mask = set(values.tolist()) <= {0, 1, 255}
+        # O(n) checks, no sort: stacks of thousands of frames stay cheap
+        is_mask = bool(((arr == 0) | (arr == 1) | (arr == 255)).all())
         if not is_mask and not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(
                 "A float array must be a 0/1 mask; threshold probabilities before extracting targets."
             )
-        if values.size and values[0] < 0:
+        if arr.size and arr.min() < 0:
             raise ValueError("A labels image cannot hold negative ids.")
     else:
         raise ValueError(f"Expected a mask or labels array, got dtype {arr.dtype}.")
