@@ -17,6 +17,11 @@ from napari_irsam.metrics import evaluate
 from napari_irsam.model import IRSAMConfig, build_irsam, save_checkpoint
 
 
+def run(command: str) -> int:
+    """Run the CLI on a space-separated command line (test paths have no spaces)."""
+    return main(command.split())
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("cli") / "ds", 6, seed=1, size=(64, 64))
@@ -32,16 +37,8 @@ def test_version_runs_as_module():
 def test_predict_classical_on_files_folders_and_stacks(tmp_path, dataset):
     stack = np.stack([skio.imread(p) for p in sorted((dataset / "images").iterdir())[:2]])
     tifffile.imwrite(tmp_path / "stack.tif", stack)
-    rc = main(
-        [
-            "predict",
-            str(dataset / "images"),
-            str(tmp_path / "stack.tif"),
-            "--out",
-            str(tmp_path / "o"),
-            "--model",
-            "tophat",
-        ]
+    rc = run(
+        f"predict {dataset / 'images'} {tmp_path / 'stack.tif'} --out {tmp_path / 'o'} --model tophat"
     )
     assert rc == 0
     pngs = sorted(p.name for p in (tmp_path / "o").glob("*.png"))
@@ -58,43 +55,14 @@ def test_predict_with_a_checkpoint(tmp_path, dataset):
     cfg = IRSAMConfig(name="tiny", image_size=64, gad_mode="both", wpmd_levels=("0",))
     save_checkpoint(build_irsam(cfg), tmp_path / "tiny.pt")
     img = dataset / "images" / "syn_00001.png"
-    assert (
-        main(
-            [
-                "predict",
-                str(img),
-                "--out",
-                str(tmp_path / "p"),
-                "--model",
-                str(tmp_path / "tiny.pt"),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    model = tmp_path / "tiny.pt"
+    assert run(f"predict {img} --out {tmp_path / 'p'} --model {model} --device cpu") == 0
     assert skio.imread(tmp_path / "p" / "syn_00001.png").shape == (64, 64)
 
 
 def test_evaluate_matches_metrics_module(tmp_path, dataset):
     js = tmp_path / "r.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(dataset),
-                "--split",
-                "test",
-                "--model",
-                "maxmedian",
-                "--mode",
-                "paper",
-                "--json",
-                str(js),
-            ]
-        )
-        == 0
-    )
+    assert run(f"evaluate {dataset} --split test --model maxmedian --mode paper --json {js}") == 0
     got = json.loads(js.read_text())
     ds = IRSTDDataset(dataset, "test")
     samples = [ds[i] for i in range(len(ds))]
@@ -114,49 +82,18 @@ def test_evaluate_predictions_folder_with_512_protocol(tmp_path, dataset):
     for p in (dataset / "masks").iterdir():
         skio.imsave(preds / p.name, skio.imread(p), check_contrast=False)
     js = tmp_path / "r.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(dataset),
-                "--split",
-                "test",
-                "--predictions",
-                str(preds),
-                "--size",
-                "512",
-                "--mode",
-                "paper",
-                "--json",
-                str(js),
-            ]
-        )
-        == 0
+    cmd = (
+        f"evaluate {dataset} --split test --predictions {preds} --size 512 --mode paper --json {js}"
     )
+    assert run(cmd) == 0
     r = json.loads(js.read_text())
     assert r["iou"] == pytest.approx(1.0) and r["pd"] == 1.0 and r["fa"] == 0.0
 
 
 def test_train_tiny_run(tmp_path, dataset):
-    rc = main(
-        [
-            "train",
-            str(dataset),
-            "--out",
-            str(tmp_path / "run"),
-            "--split",
-            "train",
-            "--config",
-            "paper",
-            "--size",
-            "64",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "2",
-            "--device",
-            "cpu",
-        ]
+    out = tmp_path / "run"
+    rc = run(
+        f"train {dataset} --out {out} --split train --config paper --size 64 --epochs 1 --batch-size 2 --device cpu"
     )
     assert rc == 0 and (tmp_path / "run" / "best.pt").is_file()
 
