@@ -206,8 +206,7 @@ class FinetuneWidget(QWidget):
         """Hand the best checkpoint to a docked "Run IRSAM" widget; returns whether one was found."""
         from .run_irsam import RunIRSAMWidget
 
-        for dock in getattr(self.viewer.window, "_dock_widgets", {}).values():
-            inner = dock.widget()
+        for inner in self.viewer.window.dock_widgets.values():  # napari ≥ 0.6.2: inner widgets
             if isinstance(inner, RunIRSAMWidget) and self.best:
                 inner.use_checkpoint(self.best)
                 show_info("The fine-tuned checkpoint is selected in Run IRSAM.")
