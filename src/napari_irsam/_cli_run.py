@@ -184,3 +184,37 @@ def cmd_train(args: Any) -> int:
                 bar.close()
             print(f"best checkpoint: {ev.checkpoint}")
     return 0
+
+
+def cmd_export(args: Any) -> int:
+    from .data.export import export_training_set
+    from .data.io import read_frames
+
+    images, masks = read_frames(args.images), read_frames(args.masks)
+    if images.data.shape[0] != masks.data.shape[0]:
+        raise UsageError(
+            f"{images.data.shape[0]} image frame(s) but {masks.data.shape[0]} mask frame(s)."
+        )
+    frames = images.data
+    if images.rgb:
+        from .preprocess import to_grey
+
+        frames = np.stack([to_grey(f) for f in frames]).astype(np.uint8)
+    sources = [images.paths[0]] * len(frames) if len(images.paths) == 1 else images.paths
+    result = export_training_set(
+        args.out,
+        frames,
+        masks.data,
+        names=images.frame_names,
+        sources=sources,
+        reviewed_only=False,
+        test_ratio=args.test_ratio,
+        seed=args.seed,
+        if_exists=args.if_exists,
+        provenance={"exported_by": "napari-irsam export"},
+    )
+    print(
+        f"{len(result.written)} sample(s) written, {len(result.skipped_duplicates)} duplicate(s) "
+        f"skipped → {result.folder} (train {len(result.train)}, test {len(result.test)})"
+    )
+    return 0

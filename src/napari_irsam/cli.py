@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from ._cli_run import UsageError, cmd_evaluate, cmd_predict, cmd_train
+from ._cli_run import UsageError, cmd_evaluate, cmd_export, cmd_predict, cmd_train
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start afresh even if the run folder has a last.pt",
     )
     tr.set_defaults(func=cmd_train)
+
+    ex = sub.add_parser("export", help="write frames + corrected masks as an IRSTD training set")
+    ex.add_argument("images", help="TIFF stack, image file or folder of frames")
+    ex.add_argument("masks", help="labels/masks matching the frames (TIFF stack or folder)")
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--test-ratio", type=float, default=0.2)
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--if-exists", choices=("error", "append", "new"), default="error")
+    ex.set_defaults(func=cmd_export)
     return parser
 
 

@@ -1,0 +1,198 @@
+"""Export corrected labels as an IRSTD-layout training set with a provenance manifest.
+
+Layout (loads unchanged in :class:`napari_irsam.data.dataset.IRSTDDataset` and BasicIRSTD-style
+toolboxes)::
+
+    out/images/<name>.png     8-bit sources as 8-bit PNG; 16-bit sources as 16-bit PNG (values
+                              kept); float sources percentile-stretched to 8 bits
+    out/masks/<name>.png      0/255
+    out/splits/train.txt, out/splits/test.txt
+    out/manifest.json         per sample: source, frame index, reviewed flag, split, sha256 of both
+                              files; counts, provenance (model id, checkpoint sha256, threshold),
+                              export time, plugin version
+
+Splits are seeded and keep *blocks* of consecutive frames of one source together, so test frames
+are not near-duplicates of training frames. Every file is written atomically. A non-empty target
+folder is never overwritten: ``if_exists="error"`` (default) refuses, ``"append"`` adds only
+samples whose (image, mask) content is new, ``"new"`` writes to ``<out>_2``, ``<out>_3``, ….
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import atomic_write_bytes
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    written: list[str]  #: sample names written by this export
+    skipped_duplicates: list[str]
+    train: list[str]
+    test: list[str]
+
+
+def _png_bytes(arr: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", arr, extension=".png")
+
+
+def _to_storable(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype in (np.uint8, np.uint16):
+        return frame
+    if np.issubdtype(frame.dtype, np.integer) and frame.min() >= 0 and frame.max() < 2**16:
+        return frame.astype(np.uint16)
+    from ..preprocess import to_model_range
+
+    return to_model_range(frame, "percentile")[..., 0].astype(np.uint8)
+
+
+def _check_target(out: Path, if_exists: str) -> Path:
+    if if_exists not in ("error", "append", "new"):
+        raise ValueError(f"if_exists must be 'error', 'append' or 'new', got {if_exists!r}.")
+    if not out.parent.is_dir():
+        raise ValueError(f"Cannot export to {out}: its parent folder does not exist.")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ValueError(f"Cannot export to {out}: the folder is not writable.")
+    if out.exists() and any(out.iterdir()):
+        if if_exists == "error":
+            raise ValueError(f"{out} is not empty; choose 'append' or a new folder.")
+        if if_exists == "new":
+            i = 2
+            while Path(f"{out}_{i}").exists():
+                i += 1
+            return Path(f"{out}_{i}")
+    return out
+
+
+def split_blocks(
+    groups: Sequence[str], test_ratio: float, seed: int, block: int = 10
+) -> list[bool]:
+    """Per-sample test flag: consecutive runs of ≤ ``block`` samples of one group go together."""
+    block_of, k, prev, run = [], -1, None, 0
+    for g in groups:
+        run = run + 1 if g == prev and run < block else 1
+        if run == 1:
+            k += 1
+        block_of.append(k)
+        prev = g
+    n_blocks = k + 1
+    order = np.random.default_rng(seed).permutation(n_blocks)
+    sizes = np.bincount(block_of, minlength=n_blocks)
+    target, test_blocks, total = test_ratio * len(groups), set(), 0
+    for b in order:
+        if total >= target or len(test_blocks) == n_blocks - 1:  # keep ≥ 1 training block
+            break
+        test_blocks.add(int(b))
+        total += sizes[b]
+    return [b in test_blocks for b in block_of]
+
+
+def export_training_set(
+    out: str | os.PathLike[str],
+    images: np.ndarray,
+    masks: np.ndarray,
+    names: Sequence[str] | None = None,
+    reviewed: Sequence[bool] | None = None,
+    sources: Sequence[str] | None = None,
+    frame_indices: Sequence[int] | None = None,
+    provenance: dict[str, Any] | None = None,
+    statuses: dict[str, int] | None = None,
+    reviewed_only: bool = True,
+    test_ratio: float = 0.2,
+    seed: int = 0,
+    if_exists: str = "error",
+) -> ExportResult:
+    """Write frames (N, H, W) and their labels (N, H, W) as an IRSTD training set.
+
+    Args:
+        names: per-frame file stems (default ``frame_0000`` …); sources / frame_indices: where each
+            frame came from; reviewed: per-frame flags (default all True); provenance: model id,
+            checkpoint sha256, threshold…; statuses: target status counts for the manifest.
+    """
+    from .. import __version__
+
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim == 2:
+        images, masks = images[None], masks[None]
+    if images.shape[:3] != masks.shape[:3]:
+        raise ValueError(f"Images {images.shape} and masks {masks.shape} differ in shape.")
+    n = len(images)
+    names = list(names) if names is not None else [f"frame_{i:04d}" for i in range(n)]
+    reviewed = list(reviewed) if reviewed is not None else [True] * n
+    sources = list(sources) if sources is not None else ["<memory>"] * n
+    frame_indices = list(frame_indices) if frame_indices is not None else list(range(n))
+    if not 0.0 <= test_ratio < 1.0:
+        raise ValueError(f"test_ratio must be in [0, 1), got {test_ratio}.")
+    keep = [i for i in range(n) if reviewed[i] or not reviewed_only]
+    if not keep:
+        raise ValueError("No frame is marked reviewed; mark frames reviewed or export all frames.")
+    folder = _check_target(Path(out), if_exists)
+    manifest_path = folder / "manifest.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"samples": []}
+    seen = {(s["image_sha256"], s["mask_sha256"]) for s in old["samples"]}
+    used_names = {s["name"] for s in old["samples"]}
+
+    is_test = split_blocks([sources[i] for i in keep], test_ratio, seed)
+    samples, written, skipped = list(old["samples"]), [], []
+    for flag, i in zip(is_test, keep):
+        img_b = _png_bytes(_to_storable(images[i]))
+        msk_b = _png_bytes(np.where(masks[i] > 0, 255, 0).astype(np.uint8))
+        key = (hashlib.sha256(img_b).hexdigest(), hashlib.sha256(msk_b).hexdigest())
+        if key in seen:
+            skipped.append(names[i])
+            continue
+        name, k = names[i], 2
+        while name in used_names:
+            name, k = f"{names[i]}_{k}", k + 1
+        atomic_write_bytes(folder / "images" / f"{name}.png", img_b)
+        atomic_write_bytes(folder / "masks" / f"{name}.png", msk_b)
+        seen.add(key)
+        used_names.add(name)
+        written.append(name)
+        samples.append(
+            {
+                "name": name,
+                "source": sources[i],
+                "frame_index": int(frame_indices[i]),
+                "reviewed": bool(reviewed[i]),
+                "split": "test" if flag else "train",
+                "dtype": str(images[i].dtype),
+                "image_sha256": key[0],
+                "mask_sha256": key[1],
+            }
+        )
+    train = [s["name"] for s in samples if s["split"] == "train"]
+    test = [s["name"] for s in samples if s["split"] == "test"]
+    split_files = {}
+    for split_name, listed in (("train", train), ("test", test)):
+        data = "".join(f"{x}\n" for x in listed).encode()
+        atomic_write_bytes(folder / "splits" / f"{split_name}.txt", data)
+        split_files[f"splits/{split_name}.txt"] = hashlib.sha256(data).hexdigest()
+    manifest = {
+        "format": "napari-irsam-export",
+        "plugin_version": __version__,
+        "export_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "provenance": provenance or {},
+        "status_counts": statuses or {},
+        "reviewed_only": reviewed_only,
+        "test_ratio": test_ratio,
+        "seed": seed,
+        "samples": samples,
+        "split_files_sha256": split_files,
+        "exports": old.get("exports", [])
+        + [{"written": len(written), "skipped_duplicates": len(skipped)}],
+    }
+    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+    return ExportResult(folder, written, skipped, train, test)

@@ -1,0 +1,131 @@
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+from skimage import io as skio
+
+from napari_irsam.cli import main
+from napari_irsam.data.dataset import IRSTDDataset
+from napari_irsam.data.export import export_training_set, split_blocks
+
+
+def _frames(n=6, dtype=np.uint8, seed=0):
+    rng = np.random.default_rng(seed)
+    imgs = rng.integers(0, 200, (n, 16, 16)).astype(dtype)
+    masks = np.zeros((n, 16, 16), np.int32)
+    for i in range(n):
+        masks[i, 4 + i % 5, 3:5] = i + 1
+    return imgs, masks
+
+
+def test_layout_manifest_hashes_and_training_reader(tmp_path):
+    imgs, masks = _frames()
+    res = export_training_set(
+        tmp_path / "ex",
+        imgs,
+        masks,
+        reviewed=[True] * 5 + [False],
+        provenance={"model_id": "m", "checkpoint_sha256": "abc", "threshold": 0.5},
+        statuses={"accepted": 3},
+    )
+    assert len(res.written) == 5 and "frame_0005" not in res.written  # unreviewed left out
+    man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    assert man["provenance"]["checkpoint_sha256"] == "abc" and man["status_counts"] == {
+        "accepted": 3
+    }
+    for s in man["samples"]:
+        data = (tmp_path / "ex" / "images" / f"{s['name']}.png").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == s["image_sha256"]
+        mask = skio.imread(tmp_path / "ex" / "masks" / f"{s['name']}.png")
+        assert set(np.unique(mask)) == {0, 255}
+    ds = IRSTDDataset(tmp_path / "ex", "train")
+    assert len(ds) == len(res.train) and ds[0].mask.sum() == 2
+    assert sorted(res.train + res.test) == sorted(res.written)
+
+
+def test_split_is_seeded_and_keeps_blocks_together():
+    groups = ["a"] * 30 + ["b"] * 10
+    s1, s2 = split_blocks(groups, 0.25, seed=1), split_blocks(groups, 0.25, seed=1)
+    assert s1 == s2 and 0 < sum(s1) < 40
+    for start in range(0, 40, 10):
+        assert len(set(s1[start : start + 10])) == 1  # a block of 10 frames is never split
+    assert not all(split_blocks(["x"] * 5, 0.5, 0))  # one block: it stays in training
+
+
+def test_refuses_overwrite_appends_without_duplicates_or_new_folder(tmp_path):
+    imgs, masks = _frames()
+    export_training_set(tmp_path / "ex", imgs, masks)
+    with pytest.raises(ValueError, match="not empty; choose 'append' or a new folder"):
+        export_training_set(tmp_path / "ex", imgs, masks)
+    more, more_masks = _frames(3, seed=5)
+    res = export_training_set(
+        tmp_path / "ex",
+        np.concatenate([imgs, more]),
+        np.concatenate([masks, more_masks]),
+        names=[f"f{i}" for i in range(9)],
+        if_exists="append",
+    )
+    assert len(res.written) == 3 and len(res.skipped_duplicates) == 6
+    assert len(list((tmp_path / "ex" / "images").iterdir())) == 9
+    res = export_training_set(tmp_path / "ex", imgs, masks, if_exists="new")
+    assert res.folder.name == "ex_2" and len(res.written) == 6
+
+
+def test_16bit_sources_stay_16bit(tmp_path):
+    imgs, masks = _frames(dtype=np.uint16)
+    imgs = imgs * 300
+    export_training_set(tmp_path / "ex", imgs, masks)
+    back = skio.imread(tmp_path / "ex" / "images" / "frame_0000.png")
+    assert back.dtype == np.uint16 and np.array_equal(back, imgs[0])
+
+
+def test_bad_paths(tmp_path):
+    imgs, masks = _frames()
+    with pytest.raises(ValueError, match="parent folder does not exist"):
+        export_training_set(tmp_path / "no" / "ex", imgs, masks)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        if not os.access(ro, os.W_OK):  # root ignores permissions
+            with pytest.raises(ValueError, match="not writable"):
+                export_training_set(ro / "ex", imgs, masks)
+    finally:
+        os.chmod(ro, 0o700)
+    with pytest.raises(ValueError, match="No frame is marked reviewed"):
+        export_training_set(tmp_path / "ex", imgs, masks, reviewed=[False] * 6)
+
+
+def test_cli_export(tmp_path, capsys):
+    imgs, masks = _frames()
+    tifffile.imwrite(tmp_path / "seq.tif", imgs)
+    tifffile.imwrite(tmp_path / "labels.tif", masks.astype(np.uint16))
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "seq.tif"),
+                str(tmp_path / "labels.tif"),
+                "--out",
+                str(tmp_path / "ex"),
+            ]
+        )
+        == 0
+    )
+    assert "6 sample(s) written" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "seq.tif"),
+                str(tmp_path / "labels.tif"),
+                "--out",
+                str(tmp_path / "ex"),
+            ]
+        )
+        == 2
+    )
+    assert "not empty" in capsys.readouterr().err
