@@ -53,7 +53,11 @@ def main() -> None:
 
         model, info = load_model(ckpt)
         predictor = Predictor(model, args.device)
-        rows.update(run_method(f"IRSAM {info.model_id}", lambda img: predictor.predict_frame(img).mask, data))
+        rows.update(
+            run_method(
+                f"IRSAM {info.model_id}", lambda img, p=predictor: p.predict_frame(img).mask, data
+            )
+        )
     print(f"\n{args.dataset} split {args.split}: {len(data)} images\n")
     print(format_table(rows))
     if args.json:

@@ -68,7 +68,9 @@ def main() -> None:
     ap.add_argument("--stack", type=int, default=32, help="frames in the 256² stack run (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the results to this file")
-    ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "GEOMETRY", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--worker", nargs=3, metavar=("CONFIG", "GEOMETRY", "SIZE"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.worker:
         cfg, geom, size = args.worker
@@ -79,21 +81,37 @@ def main() -> None:
     for label, cfg, geom in MODES:
         for size in args.sizes:
             stack = args.stack if size == args.sizes[0] else 0
-            cmd = [sys.executable, __file__, "--worker", cfg, geom, str(size),
-                   "--repeats", str(args.repeats), "--stack", str(stack), "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                cfg,
+                geom,
+                str(size),
+                "--repeats",
+                str(args.repeats),
+                "--stack",
+                str(stack),
+                "--threads",
+                str(args.threads),
+            ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             res = json.loads(out.strip().splitlines()[-1])
             rows.append({"mode": label, "size": size, **res})
             print(f"done {label} {size}²: {res['median_s']:.2f} s", file=sys.stderr, flush=True)
 
     base = {r["size"]: r["median_s"] for r in rows if r["mode"].startswith("release (")}
-    print("\n| mode | frame | median s/frame | vs release | CPU/wall | stack fps (256²) | peak RSS MB |")
+    print(
+        "\n| mode | frame | median s/frame | vs release | CPU/wall | stack fps (256²) | peak RSS MB |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = base[r["size"]] / r["median_s"] if r["size"] in base else float("nan")
         fps = f"{r['stack_fps_256']:.2f}" if r["stack_fps_256"] else "–"
-        print(f"| {r['mode']} | {r['size']}² | {r['median_s']:.2f} | {ratio:.2f}× | "
-              f"{r['cpu_wall_ratio']:.2f} | {fps} | {r['peak_rss_mb']:.0f} |")
+        print(
+            f"| {r['mode']} | {r['size']}² | {r['median_s']:.2f} | {ratio:.2f}× | "
+            f"{r['cpu_wall_ratio']:.2f} | {fps} | {r['peak_rss_mb']:.0f} |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

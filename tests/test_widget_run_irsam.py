@@ -197,6 +197,7 @@ def test_only_image_layers_are_offered(make_napari_viewer):
 
 def test_classical_detector_path(setup, qtbot, notes):
     from napari_irsam import classical
+
     name = next(iter(classical.CLASSICAL_DETECTORS))
     frames = np.full((2, 48, 48), 100, np.uint16)
     frames[:, 20:23, 30:33] = 4000  # one bright target per frame
