@@ -174,14 +174,18 @@ def make_scene(
     size_range: tuple[int, int] = (1, 80),
     point_fraction: float = 0.5,
     dtype: str = "float32",
+    gamma_range: tuple[float, float] = (1.0, 1.0),
 ) -> Scene:
     """Generate one scene; see the module docstring for the model.
 
     Args:
         shape: (H, W) in pixels. n_targets: None draws 1–4. seed: int or Generator.
-        snr_range: SNR drawn uniformly per target. size_range: allowed GT areas in pixels.
+        snr_range: SNR drawn log-uniformly per target (dim targets are as common as bright ones
+            per octave). size_range: allowed GT areas in pixels.
         point_fraction: share of Gaussian point targets (the rest are extended).
         dtype: ``"float32"`` ([0, 1]), ``"uint8"`` or ``"uint16"``.
+        gamma_range: camera/display response: the normalised frame is raised to a power drawn
+            from this range (monotonic, so targets stay where they are; their contrast changes).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     h, w = shape
@@ -210,7 +214,7 @@ def make_scene(
             continue
         iy, ix = (int(v) for v in np.unravel_index(np.argmax(prof), shape))
         mu, sd = _local_stats(img, iy, ix, ndimage.binary_dilation(gt, iterations=2))
-        snr = float(rng.uniform(*snr_range))
+        snr = float(np.exp(rng.uniform(*np.log(snr_range))))
         peak_bg = img[iy, ix]
         amp = max(mu + snr * sd - peak_bg, 0.0) + 0.0  # makes the peak hit μ + SNR·σ
         img = img + amp * prof
@@ -223,6 +227,9 @@ def make_scene(
                 "kind": "point" if point else "extended",
             }
         )
+    if gamma_range != (1.0, 1.0):
+        unit = _to_dtype(img, "float32")
+        img = unit ** float(rng.uniform(*gamma_range))
     image = _to_dtype(img, dtype)
     mask = np.where(labels > 0, 255, 0).astype(np.uint8)
     return Scene(image, mask, labels, targets, kind)
@@ -291,15 +298,18 @@ def make_dataset(
     seed: int = 0,
     size: tuple[int, int] = (256, 256),
     test_fraction: float = 0.25,
+    **scene_kwargs,
 ) -> Path:
-    """Write an IRSTD-layout dataset: images/, masks/ (0/255 PNG), splits/train.txt, test.txt."""
+    """Write an IRSTD-layout dataset: images/, masks/ (0/255 PNG), splits/train.txt, test.txt.
+
+    ``scene_kwargs`` go to :func:`make_scene` (e.g. ``snr_range``, ``gamma_range``)."""
     from .io import atomic_write_bytes, write_png
 
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     names = []
     for i in range(n_images):
-        scene = make_scene(size, seed=rng, dtype="uint8")
+        scene = make_scene(size, seed=rng, dtype="uint8", **scene_kwargs)
         name = f"syn_{i:05d}"
         write_png(folder / "images" / f"{name}.png", scene.image)
         write_png(folder / "masks" / f"{name}.png", scene.mask)

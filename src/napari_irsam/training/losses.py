@@ -1,4 +1,7 @@
-"""IRSAM training loss (spec §6): L = 5 · BCE(edge, edges(GT)) + soft-IoU(mask).
+"""IRSAM training loss (spec §6): L = 5 · BCE(edge, edges(GT)) + soft-IoU(mask) [+ w · BCE(mask)].
+
+The optional mask BCE term (``mask_bce_weight``, 0 = the spec's loss) gives every pixel a gradient,
+which speeds up training from scratch; soft-IoU alone only pulls on the few target pixels.
 
 The edge target is the morphological gradient of the GT mask (3×3 dilation minus 3×3 erosion),
 a 1–2 px band on the target outline — the role Canny edges of the binary mask play in the release,
@@ -26,16 +29,21 @@ def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-6)
 
 
 def irsam_loss(
-    logits: torch.Tensor, edges: torch.Tensor, target: torch.Tensor, edge_weight: float = 5.0
+    logits: torch.Tensor,
+    edges: torch.Tensor,
+    target: torch.Tensor,
+    edge_weight: float = 5.0,
+    mask_bce_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss and its parts. ``logits`` (B,1,H,W), ``edges`` probabilities, ``target`` in [0,1]."""
     edge_gt = mask_edges(target)
     bce = F.binary_cross_entropy(edges.float().clamp(1e-6, 1 - 1e-6), edge_gt)
     iou = soft_iou_loss(logits.float(), target)
     total = edge_weight * bce + iou
-    parts = {
-        "loss": float(total.detach()),
-        "edge_bce": float(bce.detach()),
-        "soft_iou": float(iou.detach()),
-    }
+    parts = {"edge_bce": float(bce.detach()), "soft_iou": float(iou.detach())}
+    if mask_bce_weight:
+        mask_bce = F.binary_cross_entropy_with_logits(logits.float(), target)
+        total = total + mask_bce_weight * mask_bce
+        parts["mask_bce"] = float(mask_bce.detach())
+    parts["loss"] = float(total.detach())
     return total, parts

@@ -54,6 +54,7 @@ class TrainConfig:
     time_budget_s: float | None = None
     target_crop: float = 0.0
     vflip: bool = False
+    mask_bce_weight: float = 0.0  #: extra BCE on the mask logits (0 = the spec's loss)
     resume: bool = True
 
 
@@ -161,7 +162,7 @@ def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
                 g["lr"] = lr
             with autocast_for(device, cfg.precision):
                 logits, edges = model(x)
-            loss, parts = irsam_loss(logits, edges, y)
+            loss, parts = irsam_loss(logits, edges, y, mask_bce_weight=cfg.mask_bce_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
