@@ -114,3 +114,106 @@ def test_cli_export(tmp_path, capsys):
     assert "6 sample(s) written" in capsys.readouterr().out
     assert main(argv) == 2  # the folder is no longer empty
     assert "not empty" in capsys.readouterr().err
+
+
+def test_manifest_says_which_image_format_and_keeps_export_history(tmp_path):
+    imgs, masks = _frames(3, dtype=np.uint16)
+    export_training_set(
+        tmp_path / "ex",
+        imgs,
+        masks,
+        provenance={"model_id": "a"},
+        frame_statuses=[{"accepted": 1}] * 3,
+    )
+    more, more_masks = _frames(2, dtype=np.uint8, seed=3)
+    export_training_set(
+        tmp_path / "ex",
+        more,
+        more_masks,
+        names=["b0", "b1"],
+        if_exists="append",
+        provenance={"model_id": "b"},
+    )
+    man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    fmt = {s["name"]: s["image_format"] for s in man["samples"]}
+    assert fmt == {
+        "frame_0000": "png16",
+        "frame_0001": "png16",
+        "frame_0002": "png16",
+        "b0": "png8",
+        "b1": "png8",
+    }
+    assert man["image_format"] == "mixed" and "png16" in man["image_formats"]
+    assert [e["provenance"]["model_id"] for e in man["exports"]] == ["a", "b"]
+    assert all(e["export_time"] for e in man["exports"])
+    assert man["samples"][0]["statuses"] == {"accepted": 1} and man["samples"][0]["export"] == 1
+    assert man["samples"][-1]["export"] == 2
+
+
+def test_append_is_refused_into_a_foreign_folder_and_never_replaces_files(tmp_path):
+    imgs, masks = _frames(2)
+    foreign = tmp_path / "foreign"
+    (foreign / "images").mkdir(parents=True)
+    (foreign / "images" / "frame_0000.png").write_bytes(b"precious")
+    with pytest.raises(ValueError, match="not a napari-irsam export"):
+        export_training_set(foreign, imgs, masks, if_exists="append")
+    assert (foreign / "images" / "frame_0000.png").read_bytes() == b"precious"
+    # an export whose folder also holds an unlisted file (interrupted export): new name
+    export_training_set(tmp_path / "ex", imgs[:1], masks[:1])
+    (tmp_path / "ex" / "images" / "frame_0001.png").write_bytes(b"orphan")
+    res = export_training_set(tmp_path / "ex", imgs, masks, if_exists="append")
+    assert res.written == ["frame_0001_2"] and res.skipped_duplicates == ["frame_0000"]
+    assert (tmp_path / "ex" / "images" / "frame_0001.png").read_bytes() == b"orphan"
+
+
+def test_more_bad_inputs_give_one_sentence(tmp_path):
+    imgs, masks = _frames(3)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="it is a file, not a folder"):
+        export_training_set(tmp_path / "file", imgs, masks)
+    with pytest.raises(ValueError, match="Choose an output folder"):
+        export_training_set("", imgs, masks)
+    with pytest.raises(ValueError, match="differ in shape"):
+        export_training_set(tmp_path / "ex", imgs, masks[:, :8])
+    with pytest.raises(ValueError, match="Got 2 names for 3 frame"):
+        export_training_set(tmp_path / "ex", imgs, masks, names=["a", "b"])
+    export_training_set(tmp_path / "ex", imgs[0], masks[0])  # a single (H, W) frame
+    (tmp_path / "ex" / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="damaged"):
+        export_training_set(tmp_path / "ex", imgs, masks, if_exists="append")
+    sub = tmp_path / "ro_images"
+    export_training_set(sub, imgs[:1], masks[:1])
+    os.chmod(sub / "images", 0o500)
+    try:
+        if not os.access(sub / "images", os.W_OK):  # root ignores permissions
+            with pytest.raises(ValueError, match="Cannot write the export"):
+                export_training_set(sub, imgs, masks, if_exists="append")
+    finally:
+        os.chmod(sub / "images", 0o700)
+
+
+def test_names_are_made_file_safe_and_progress_is_reported(tmp_path):
+    imgs, masks = _frames(3)
+    seen = []
+    res = export_training_set(
+        tmp_path / "ex",
+        imgs,
+        masks,
+        names=["a/b", "x.png", "a/b"],
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert res.written == ["a_b", "x_png", "a_b_2"]
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert len(IRSTDDataset(tmp_path / "ex", names=res.written)) == 3
+
+
+def test_write_errors_become_one_sentence(tmp_path, monkeypatch):
+    """A write failing half-way (disk full, read-only sub-folder; root ignores chmod) → ValueError."""
+    imgs, masks = _frames(2)
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("napari_irsam.data.export.atomic_write_bytes", refuse)
+    with pytest.raises(ValueError, match=r"Cannot write the export to .*: Permission denied\.$"):
+        export_training_set(tmp_path / "ex", imgs, masks)
