@@ -207,6 +207,7 @@ def cmd_export(args: Any) -> int:
         masks.data,
         names=images.frame_names,
         sources=sources,
+        groups=[str(args.images)] * len(frames),  # one sequence: split in blocks, not per file
         reviewed_only=False,
         test_ratio=args.test_ratio,
         seed=args.seed,

@@ -217,3 +217,28 @@ def test_write_errors_become_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr("napari_irsam.data.export.atomic_write_bytes", refuse)
     with pytest.raises(ValueError, match=r"Cannot write the export to .*: Permission denied\.$"):
         export_training_set(tmp_path / "ex", imgs, masks)
+
+
+def test_one_file_per_frame_sequence_is_split_in_blocks(tmp_path, capsys):
+    imgs, masks = _frames(20)
+    per_file = [f"/seq/f{i}.png" for i in range(20)]
+    res = export_training_set(
+        tmp_path / "ex", imgs, masks, sources=per_file, groups=["/seq"] * 20, test_ratio=0.5
+    )
+    names = [f"frame_{i:04d}" for i in range(20)]
+    flags = [n in res.test for n in names]
+    assert flags[:10] in ([True] * 10, [False] * 10) and flags[10:] == [not flags[0]] * 10
+    man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    assert man["samples"][3]["source"] == "/seq/f3.png"
+    # the CLI: a folder of frames is one sequence
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "labels").mkdir()
+    for i in range(20):
+        skio.imsave(tmp_path / "frames" / f"f{i:02d}.png", imgs[i], check_contrast=False)
+        skio.imsave(
+            tmp_path / "labels" / f"f{i:02d}.png", masks[i].astype(np.uint8), check_contrast=False
+        )
+    argv = ["export", str(tmp_path / "frames"), str(tmp_path / "labels")]
+    assert main(argv + ["--out", str(tmp_path / "cli"), "--test-ratio", "0.5"]) == 0
+    test = (tmp_path / "cli" / "splits" / "test.txt").read_text().split()
+    assert test in ([f"f{i:02d}" for i in range(10)], [f"f{i:02d}" for i in range(10, 20)])

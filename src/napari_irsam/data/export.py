@@ -150,6 +150,7 @@ def export_training_set(
     if_exists: str = "error",
     frame_statuses: Sequence[dict[str, int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> ExportResult:
     """Write frames (N, H, W) and their labels (N, H, W) as an IRSTD training set.
 
@@ -158,7 +159,9 @@ def export_training_set(
             frame came from; reviewed: per-frame flags (default all True); provenance: model id,
             checkpoint sha256, threshold…; statuses: target status counts for the manifest;
             frame_statuses: per-frame target status counts (stored with each sample);
-            progress: called as ``progress(done, total)`` after each frame (from this thread).
+            progress: called as ``progress(done, total)`` after each frame (from this thread);
+            groups: per-frame sequence id for the split (default: ``sources``) — give frames of one
+            sequence stored as one file per frame the same group so they are split in blocks.
 
     Raises:
         ValueError: one sentence the user can act on (bad path, nothing to export, shapes, …).
@@ -186,6 +189,8 @@ def export_training_set(
         "sources": sources,
         "frame_indices": frame_indices,
     }
+    groups = list(groups) if groups is not None else sources
+    per_frame["groups"] = groups
     if frame_statuses is not None:
         per_frame["frame_statuses"] = frame_statuses = list(frame_statuses)
     for what, values in per_frame.items():
@@ -215,7 +220,7 @@ def export_training_set(
     export_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
     export_no = len(old.get("exports", [])) + 1
 
-    is_test = split_blocks([sources[i] for i in keep], test_ratio, seed)
+    is_test = split_blocks([str(groups[i]) for i in keep], test_ratio, seed)
     samples, written, skipped = list(old["samples"]), [], []
     try:
         for done, (flag, i) in enumerate(zip(is_test, keep), start=1):
