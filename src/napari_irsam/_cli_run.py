@@ -162,6 +162,8 @@ def cmd_train(args: Any) -> int:
         lr=args.lr,
         device=args.device,
         max_steps=args.max_steps,
+        time_budget_s=None if args.minutes is None else 60 * args.minutes,
+        target_crop=args.target_crop,
         seed=args.seed,
         resume=args.resume,
     )

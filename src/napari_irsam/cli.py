@@ -71,13 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", default=None, help="training split; a validation part is carved from it"
     )
     tr.add_argument("--init", default="scratch", help="scratch | mobile_sam | default | CHECKPOINT")
-    tr.add_argument("--config", default="paper", help="release | paper | fast")
+    tr.add_argument(
+        "--config",
+        default=None,
+        help="release | paper | fast (default: the --init checkpoint's own, else paper)",
+    )
     tr.add_argument("--size", type=int, default=None, help="model input side (default: config's)")
     tr.add_argument("--epochs", type=int, default=10)
     tr.add_argument("--batch-size", type=int, default=4)
     tr.add_argument("--lr", type=float, default=1e-4)
     tr.add_argument("--device", default="auto")
     tr.add_argument("--max-steps", type=int, default=None)
+    tr.add_argument(
+        "--minutes", type=float, default=None, help="stop after this much training wall time"
+    )
+    tr.add_argument(
+        "--target-crop",
+        type=float,
+        default=0.0,
+        help="probability of a native-resolution crop around a target (keeps 1-3 px targets)",
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument(
         "--no-resume",

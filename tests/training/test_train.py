@@ -61,3 +61,23 @@ def test_max_steps_and_schedule(tmp_path):
     assert max(e.step for e in events) == 3
     assert lr_at(0, 100, 1.0, 10) == 0.1 and lr_at(9, 100, 1.0, 10) == 1.0
     assert abs(lr_at(100, 100, 1.0, 10)) < 1e-9 and 0.4 < lr_at(55, 100, 1.0, 10) < 0.6
+
+
+def test_finetune_keeps_the_start_checkpoints_configuration(tmp_path):
+    list(train(_cfg(tmp_path, epochs=1, max_steps=1)))
+    start = tmp_path / "run" / "best.pt"
+    events = list(
+        train(
+            _cfg(
+                tmp_path,
+                init=str(start),
+                config=None,
+                epochs=1,
+                max_steps=1,
+                mask_bce_weight=1.0,
+                out=str(tmp_path / "ft"),
+            )
+        )
+    )
+    assert "mask_bce" in [e for e in events if e.kind == "step"][0].metrics
+    assert read_checkpoint(tmp_path / "ft" / "best.pt").config["name"] == "tiny"

@@ -29,7 +29,10 @@ from qtpy.QtWidgets import (
 )
 
 from ..model import available_devices
+from ..model.weights import bundled_default
 from ..training.train import TrainConfig, TrainEvent, train
+
+FROM_INIT = "as start checkpoint"
 
 
 class LossPlot(QWidget):
@@ -74,19 +77,20 @@ class FinetuneWidget(QWidget):
 
         self.dataset_edit = QLineEdit()
         self.dataset_edit.setPlaceholderText("exported folder with images/, masks/, splits/")
-        self.init_edit = QLineEdit("scratch")
+        self.init_edit = QLineEdit("default" if bundled_default() is not None else "scratch")
         self.init_edit.setToolTip("scratch, mobile_sam, default, or a checkpoint file")
         self.out_edit = QLineEdit()
         self.out_edit.setPlaceholderText("run folder (default: <dataset>/finetune)")
         self.config_combo = QComboBox()
-        self.config_combo.addItems(["paper", "fast", "release"])
+        self.config_combo.addItems([FROM_INIT, "paper", "fast", "release"])
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
         self.epochs_spin.setValue(10)
         self.size_spin = QSpinBox()
-        self.size_spin.setRange(64, 1024)
+        self.size_spin.setRange(0, 1024)
         self.size_spin.setSingleStep(64)
-        self.size_spin.setValue(512)
+        self.size_spin.setSpecialValueText("as config")  # 0 = the configuration's image_size
+        self.size_spin.setValue(0)
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())
         self.run_button, self.cancel_button = QPushButton("Train"), QPushButton("Cancel")
@@ -142,8 +146,10 @@ class FinetuneWidget(QWidget):
             out=self.out_edit.text().strip() or str(Path(dataset) / "finetune"),
             split=split,
             init=self.init_edit.text().strip() or "scratch",
-            config=self.config_combo.currentText(),
-            size=self.size_spin.value(),
+            config=None
+            if self.config_combo.currentText() == FROM_INIT
+            else self.config_combo.currentText(),
+            size=self.size_spin.value() or None,
             epochs=self.epochs_spin.value(),
             device=self.device_combo.currentText(),
         )

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..data.dataset import IRSTDDataset, read_split, split_train_val
 from ..metrics import MetricAccumulator
 from ..model import build_irsam, get_config, load_checkpoint
-from ..model.checkpoint import atomic_torch_save, save_checkpoint
+from ..model.checkpoint import atomic_torch_save, read_checkpoint, save_checkpoint
 from ..model.device import autocast_for, select_device
 from ..model.weights import resolve_weights
 from .augment import augment, eval_tensor
@@ -39,7 +39,8 @@ class TrainConfig:
     out: str
     split: str | None = None  #: training split (file or name under splits/); None = all images
     init: str = "scratch"  #: "scratch", "mobile_sam", "default" or a checkpoint path
-    config: str | dict = "paper"
+    #: None = the start checkpoint's own configuration when it carries one, else "paper"
+    config: str | dict | None = None
     size: int | None = None  #: model input side; None = the configuration's image_size
     epochs: int = 10
     batch_size: int = 4
@@ -79,12 +80,16 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
 
 
 def _build(cfg: TrainConfig):
-    model_cfg = get_config(cfg.config)
+    loaded = read_checkpoint(resolve_weights(cfg.init)) if cfg.init != "scratch" else None
+    config = cfg.config
+    if config is None:
+        config = loaded.config if loaded is not None and loaded.config else "paper"
+    model_cfg = get_config(config)
     if cfg.size is not None:
         model_cfg = type(model_cfg).from_dict({**model_cfg.to_dict(), "image_size": cfg.size})
     model = build_irsam(model_cfg)
-    if cfg.init != "scratch":
-        load_checkpoint(model, resolve_weights(cfg.init), strict=False)
+    if loaded is not None:
+        load_checkpoint(model, loaded, strict=False)
     return model
 
 
