@@ -61,6 +61,9 @@ def test_max_steps_and_schedule(tmp_path):
     assert max(e.step for e in events) == 3
     assert lr_at(0, 100, 1.0, 10) == 0.1 and lr_at(9, 100, 1.0, 10) == 1.0
     assert abs(lr_at(100, 100, 1.0, 10)) < 1e-9 and 0.4 < lr_at(55, 100, 1.0, 10) < 0.6
+    # a time-limited run anneals with the clock when the clock is further along than the steps
+    assert lr_at(20, 100, 1.0, 10, time_fraction=0.5) == lr_at(55, 100, 1.0, 10)
+    assert lr_at(20, 100, 1.0, 10, time_fraction=1.0) < 1e-9
 
 
 def test_finetune_keeps_the_start_checkpoints_configuration(tmp_path):

@@ -71,11 +71,18 @@ class TrainEvent:
     checkpoint: str | None = None
 
 
-def lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+def lr_at(
+    step: int, total: int, base: float, warmup: int, time_fraction: float | None = None
+) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``.
+
+    ``time_fraction`` (elapsed / time budget) lets a time-limited run anneal by the end of its
+    budget: the decay follows whichever of steps and time is further along."""
     if step < warmup:
         return float(base * (step + 1) / warmup)
     progress = (step - warmup) / max(1, total - warmup)
+    if time_fraction is not None:
+        progress = max(progress, time_fraction)
     return float(base * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
 
@@ -162,7 +169,10 @@ def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
             ]
             x = torch.stack([p[0] for p in pairs]).to(device)
             y = torch.stack([p[1] for p in pairs]).to(device)
-            lr = lr_at(step, total, cfg.lr, cfg.warmup_steps)
+            time_fraction = (
+                (time.perf_counter() - t0) / cfg.time_budget_s if cfg.time_budget_s else None
+            )
+            lr = lr_at(step, total, cfg.lr, cfg.warmup_steps, time_fraction)
             for g in opt.param_groups:
                 g["lr"] = lr
             with autocast_for(device, cfg.precision):

@@ -1,0 +1,51 @@
+"""Package a trained checkpoint as the bundled ``default`` model (issue 6).
+
+    python scripts/package_default.py /work/runs/default_v2/best.pt \
+        --record "python scripts/train_default.py --data ... (seed 0, 70 min)"
+
+Writes ``src/napari_irsam/weights/default.pt`` (float16 parameters, our checkpoint format, written
+atomically) and ``src/napari_irsam/weights/registry.json`` with its sha256, which
+:func:`napari_irsam.model.weights.resolve_weights` checks every time the model is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from napari_irsam.data.io import atomic_write_bytes
+from napari_irsam.model import build_irsam, load_checkpoint, read_checkpoint, save_checkpoint
+from napari_irsam.model.weights import BUNDLED_DIR
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--record", required=True, help="how it was trained (command, seed, time)")
+    ap.add_argument("--out-dir", default=str(BUNDLED_DIR))
+    args = ap.parse_args()
+    src = read_checkpoint(args.checkpoint)
+    if not src.config:
+        raise SystemExit("The checkpoint carries no configuration; package one of ours.")
+    model = build_irsam(src.config)
+    load_checkpoint(model, src)
+    meta = dict(src.metadata or {})
+    meta.update({"training_record": args.record, "source_sha256": src.sha256})
+    out = Path(args.out_dir)
+    sha = save_checkpoint(model, out / "default.pt", metadata=meta, half=True)
+    entry = {
+        "name": "default",
+        "filename": "default.pt",
+        "sha256": sha,
+        "url": None,
+        "config": model.config.name,
+        "description": "IRSAM (WPMD + GAD) pretrained by napari-irsam on its synthetic IR scenes.",
+    }
+    atomic_write_bytes(out / "registry.json", (json.dumps([entry], indent=1) + "\n").encode())
+    size = (out / "default.pt").stat().st_size
+    print(f"default.pt: {size / 1e6:.1f} MB, sha256 {sha}")
+
+
+if __name__ == "__main__":
+    main()
