@@ -242,3 +242,13 @@ def test_one_file_per_frame_sequence_is_split_in_blocks(tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path / "cli"), "--test-ratio", "0.5"]) == 0
     test = (tmp_path / "cli" / "splits" / "test.txt").read_text().split()
     assert test in ([f"f{i:02d}" for i in range(10)], [f"f{i:02d}" for i in range(10, 20)])
+
+
+def test_sparse_frames_are_blocked_by_frame_index():
+    frames = [0, 1, 2, 4, 12, 13, 20, 25, 31, 33]
+    s = split_blocks(["seq"] * len(frames), 0.3, seed=0, positions=frames)
+    blocks = {}
+    for flag, f in zip(s, frames):
+        blocks.setdefault(f // 10, set()).add(flag)
+    assert all(len(v) == 1 for v in blocks.values()) and 0 < sum(s) < len(s)
+    assert s == split_blocks(["seq"] * len(frames), 0.3, seed=0, positions=frames)

@@ -112,16 +112,32 @@ def check_target(out: str | os.PathLike[str], if_exists: str = "error") -> Path:
 
 
 def split_blocks(
-    groups: Sequence[str], test_ratio: float, seed: int, block: int = 10
+    groups: Sequence[str],
+    test_ratio: float,
+    seed: int,
+    block: int = 10,
+    positions: Sequence[int] | None = None,
 ) -> list[bool]:
-    """Per-sample test flag: consecutive runs of ≤ ``block`` samples of one group go together."""
-    block_of, k, prev, run = [], -1, None, 0
-    for g in groups:
-        run = run + 1 if g == prev and run < block else 1
-        if run == 1:
-            k += 1
-        block_of.append(k)
-        prev = g
+    """Per-sample test flag; the samples of one block go to the same side.
+
+    Without ``positions``: consecutive runs of ≤ ``block`` samples of one group form a block.
+    With ``positions`` (frame indices in their sequence): frames ``0–9``, ``10–19``, … of one
+    group form a block, however sparsely they were picked (e.g. only reviewed frames).
+    """
+    block_of: list[int] = []
+    if positions is not None:
+        ids: dict[tuple[str, int], int] = {}
+        for g, pos in zip(groups, positions, strict=True):
+            block_of.append(ids.setdefault((g, int(pos) // block), len(ids)))
+        k = len(ids) - 1
+    else:
+        k, prev, run = -1, None, 0
+        for g in groups:
+            run = run + 1 if g == prev and run < block else 1
+            if run == 1:
+                k += 1
+            block_of.append(k)
+            prev = g
     n_blocks = k + 1
     order = np.random.default_rng(seed).permutation(n_blocks)
     sizes = np.bincount(block_of, minlength=n_blocks)
@@ -220,7 +236,12 @@ def export_training_set(
     export_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
     export_no = len(old.get("exports", [])) + 1
 
-    is_test = split_blocks([str(groups[i]) for i in keep], test_ratio, seed)
+    is_test = split_blocks(
+        [str(groups[i]) for i in keep],
+        test_ratio,
+        seed,
+        positions=[int(frame_indices[i]) for i in keep],
+    )
     samples, written, skipped = list(old["samples"]), [], []
     try:
         for done, (flag, i) in enumerate(zip(is_test, keep), start=1):
