@@ -121,7 +121,7 @@ def test_all_frames_and_no_review_state(setup, tmp_path, notes):
     assert "all 6 frame(s) will be exported" in w.review_label.text()
     res = w.export(sync=True)
     assert len(res.written) == 6 and res.test == []  # one 6-frame sequence: one block
-    assert "the test split is empty" in w.status.text()
+    assert "splits/test.txt is empty" in w.status.text()
     man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
     assert [s["reviewed"] for s in man["samples"]] == [False] * 6
     assert man["reviewed_only"] is False and man["provenance"]["model_id"] == "tiny.pt"
@@ -194,6 +194,9 @@ def test_registered_and_hands_the_export_to_finetune(setup, tmp_path, notes):
 
     tuners = [x for x in viewer.window.dock_widgets.values() if isinstance(x, FinetuneWidget)]
     assert len(tuners) == 1 and tuners[0].dataset_edit.text() == str(tmp_path / "ex")
+    # the masks' checkpoint (/nowhere/tiny.pt) does not exist: start from the default instead
+    assert tuners[0].init_edit.text() in ("default", "scratch")
+    assert f"--init {tuners[0].init_edit.text()}" in w.command_edit.text()
     assert w.open_finetune()  # reuses the docked one
     assert (
         len([x for x in viewer.window.dock_widgets.values() if isinstance(x, FinetuneWidget)]) == 1

@@ -533,8 +533,8 @@ class ExportWidget(QWidget):
             line += f" (now {total} samples)"
         if result.written and not result.test:
             line += (
-                "; the test split is empty (frames 0–9, 10–19, … of one sequence stay on one "
-                "side): export more of the sequence or other sequences for a test set"
+                "; splits/test.txt is empty: frames 0–9, 10–19, … of a sequence stay on one "
+                "side so test frames are not near-duplicates, and these frames form one block"
             )
         self.status.setText(line)
         show_info(line)
