@@ -201,3 +201,41 @@ def test_registered_and_hands_the_export_to_finetune(setup, tmp_path, notes):
     assert (
         len([x for x in viewer.window.dock_widgets.values() if isinstance(x, FinetuneWidget)]) == 1
     )
+
+
+def test_folder_of_frames_keeps_file_names_and_sources(make_napari_viewer, tmp_path, notes):
+    frames, labels = make_sequence(3, (48, 48), seed=1, n_targets=1)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        skio.imsave(folder / f"img{i + 8}.png", f, check_contrast=False)  # natural sort: 8, 9, 10
+    viewer = make_napari_viewer()
+    [image] = viewer.open(str(folder), plugin="napari-irsam")
+    viewer.add_labels(labels, name="corrected")
+    w = ExportWidget(viewer)
+    w.image_combo.setCurrentText(image.name)
+    w.labels_combo.setCurrentText("corrected")
+    w.reviewed_check.setChecked(False)
+    w.out_edit.setText(str(tmp_path / "ex"))
+    res = w.export(sync=True)
+    assert not notes["warning"] and res.written == ["img8", "img9", "img10"]
+    man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    assert [s["source"] for s in man["samples"]] == [
+        str(folder / f"img{i}.png") for i in (8, 9, 10)
+    ]
+    assert man["provenance"] == {"image_layer": image.name, "labels_layer": "corrected"}
+
+
+def test_lazy_nd_image_is_flattened_like_run_irsam(make_napari_viewer, tmp_path, notes):
+    da = pytest.importorskip("dask.array")
+    frames, labels = make_sequence(6, (48, 48), seed=2, n_targets=1)
+    viewer = make_napari_viewer()
+    viewer.add_image(da.from_array(frames.reshape(2, 3, 48, 48), chunks=(1, 1, 48, 48)), name="tz")
+    viewer.add_labels(labels.reshape(2, 3, 48, 48), name="IRSAM mask [tz]")
+    w = ExportWidget(viewer)
+    w.reviewed_check.setChecked(False)
+    w.out_edit.setText(str(tmp_path / "ex"))
+    res = w.export(sync=True)
+    assert not notes["warning"] and res.written == [f"tz_f{i:04d}" for i in range(6)]
+    back = skio.imread(tmp_path / "ex" / "images" / "tz_f0004.png")
+    assert back.dtype == np.uint16 and np.array_equal(back, frames[4])

@@ -82,12 +82,16 @@ def _n_frames(layer: Any) -> int:
     return int(np.prod(_data_shape(layer)[:-2], dtype=np.int64))
 
 
-def _flat(layer: Any) -> Any:
-    """(…, H, W[, C]) layer data → (N, H, W[, C]) (a view for numpy; stays lazy for dask)."""
-    data = layer.data
-    shape = _data_shape(layer)
-    tail = shape[-2:] + ((data.shape[-1],) if getattr(layer, "rgb", False) else ())
-    return data.reshape((_n_frames(layer), *tail))
+class _Frames:
+    """Flat frame ``i`` of (…, H, W[, C]) layer data, for numpy, dask or zarr (no reshape)."""
+
+    def __init__(self, layer: Any) -> None:
+        self.data = layer.data
+        self.lead = _data_shape(layer)[:-2]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        idx = np.unravel_index(int(i), self.lead) if self.lead else ()
+        return np.array(self.data[tuple(int(k) for k in idx)])  # a copy
 
 
 def _stem(text: str) -> str:
@@ -148,14 +152,14 @@ class ExportPlan:
 
     out: str
     if_exists: str
-    images: Any  #: (N, H, W[, C]) lazy or numpy frames of the image layer
+    images: Any  #: flat frames of the image layer (read in the worker)
     masks: np.ndarray  #: (K, H, W) copy of the exported frames' labels
     indices: list[int]  #: flat frame indices exported (K of N)
     rgb: bool
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> ExportResult:
-        frames = np.stack([np.asarray(self.images[i]) for i in self.indices])
+        frames = np.stack([self.images[i] for i in self.indices])
         if self.rgb:
             from ..preprocess import to_grey
 
@@ -213,8 +217,8 @@ class ExportWidget(QWidget):
         self.ratio_spin.setSingleStep(0.05)
         self.ratio_spin.setValue(0.2)
         self.ratio_spin.setToolTip(
-            "Share of frames in splits/test.txt; blocks of ≤ 10 consecutive frames of one "
-            "sequence stay on one side"
+            "Share of frames in splits/test.txt; frames 0–9, 10–19, … of one sequence stay on "
+            "one side, so test frames are not near-duplicates of training frames"
         )
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
@@ -418,7 +422,7 @@ class ExportWidget(QWidget):
             for t in getattr(state, "targets", {}).values():
                 per.setdefault(int(t.frame), Counter())[t.status] += 1
             frame_statuses = [dict(per.get(i, {})) for i in indices]
-        masks = np.stack([np.array(_flat(labels)[i]) for i in indices])  # a snapshot
+        masks = np.stack([_Frames(labels)[i] for i in indices])  # a snapshot
         kwargs = {
             "names": [names[i] for i in indices],
             "reviewed": [reviewed[i] for i in indices],
@@ -432,7 +436,7 @@ class ExportWidget(QWidget):
             "test_ratio": round(float(self.ratio_spin.value()), 4),
             "seed": int(self.seed_spin.value()),
         }
-        return ExportPlan(out, if_exists, _flat(image), masks, indices, bool(image.rgb), kwargs)
+        return ExportPlan(out, if_exists, _Frames(image), masks, indices, bool(image.rgb), kwargs)
 
     @staticmethod
     def _sources_and_names(image: Any, n: int) -> tuple[list[str], list[str], list[str]]:
