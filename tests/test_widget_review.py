@@ -1,0 +1,337 @@
+"""The "Review targets" dock widget in a real napari viewer (Qt under Xvfb via pytest-xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_irsam._widgets import review
+from napari_irsam._widgets.review import SIDECAR_KEY, STATE_KEY, ReviewWidget
+from napari_irsam.data.synthetic import make_sequence
+
+MASK = "IRSAM mask [ir]"
+PROB = "IRSAM probability [ir]"
+
+
+@pytest.fixture(autouse=True)
+def review_dir(tmp_path, monkeypatch):
+    """Sidecars of source-less layers go to a temporary folder, never to ~/.cache."""
+    monkeypatch.setenv("NAPARI_IRSAM_REVIEW_DIR", str(tmp_path / "reviews"))
+    return tmp_path / "reviews"
+
+
+@pytest.fixture()
+def notes(monkeypatch):
+    seen: dict[str, list[str]] = {"warning": [], "info": []}
+    monkeypatch.setattr(review, "show_warning", lambda m: seen["warning"].append(str(m)))
+    monkeypatch.setattr(review, "show_info", lambda m: seen["info"].append(str(m)))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    """3 frames of 64×64 uint16 with 2 moving targets (ids 1 and 2 in every frame)."""
+    frames, labels = make_sequence(n_frames=3, shape=(64, 64), seed=3, n_targets=2)
+    return frames, labels
+
+
+def _open(make_napari_viewer, sequence, answer=True, prob=True):
+    frames, labels = sequence
+    viewer = make_napari_viewer()
+    viewer.add_image(frames, name="ir")
+    mask = labels.copy()
+    mask[1:] += np.where(mask[1:] > 0, 10 * np.arange(1, len(mask))[:, None, None], 0)
+    viewer.add_labels(mask, name=MASK, metadata={"model_id": "tiny.pt", "threshold": 0.5})
+    if prob:
+        viewer.add_image((labels > 0).astype(np.float32) * 0.8, name=PROB)
+    asked: list[str] = []
+
+    def ask(question: str) -> bool:
+        asked.append(question)
+        return answer
+
+    widget = ReviewWidget(viewer, ask_restore=ask)
+    widget.asked = asked
+    return viewer, widget
+
+
+def _rows(widget):
+    t = widget.table
+    return [tuple(t.item(r, c).text() for c in range(t.columnCount())) for r in range(t.rowCount())]
+
+
+def test_start_review_lists_every_target(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    assert widget.labels_combo.currentText() == MASK and widget.prob_combo.currentText() == PROB
+    widget.start_button.click()
+    assert not notes["warning"]
+    layer = viewer.layers[MASK]
+    state = layer.metadata[STATE_KEY]
+    ids = [set(np.unique(f)) - {0} for f in layer.data]
+    assert widget.table.rowCount() == sum(len(i) for i in ids) == len(state.targets)
+    rows = _rows(widget)
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # sorted by frame
+    frame, tid = 0, min(ids[0])
+    rr, cc = np.nonzero(layer.data[frame] == tid)
+    row = next(r for r in rows if r[:2] == (str(frame), str(tid)))
+    assert row[2] == f"({rr.mean():.1f}, {cc.mean():.1f})"
+    assert row[3] == str(rr.size) and row[4] == "0.80" and row[5] == "pending"
+    assert state.provenance == {"model_id": "tiny.pt", "threshold": 0.5}
+    assert widget.progress.text() == "0 / 3 frames reviewed, 0 targets added, 0 rejected"
+    assert (review_dir_of(layer) / "review.json").is_file()
+
+
+def review_dir_of(layer):
+    from pathlib import Path
+
+    return Path(layer.metadata[SIDECAR_KEY])
+
+
+def test_selecting_a_row_steps_and_centres(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    key = max(widget.table.visible_keys())  # a target on the last frame
+    widget.table.select_key(key)
+    assert viewer.dims.current_step[0] == key[0]
+    t = widget.state.targets[key]
+    cam = review.view.camera(viewer)
+    assert np.allclose(cam.center[-2:], t.centroid)
+    assert viewer.layers[MASK].selected_label == key[1]
+
+
+def test_accept_reject_add_change_mask_and_table(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    layer = viewer.layers[MASK]
+    first, second = widget.table.visible_keys()[:2]
+    widget.table.select_key(first)
+    widget.accept_button.click()
+    assert widget.state.targets[first].status == "accepted"
+    assert widget.table.current_key() == second  # moved on
+    widget.reject_button.click()
+    assert not (layer.data[second[0]] == second[1]).any()
+    assert widget.state.targets[second].status == "rejected"
+    status = {widget.table.key_at(r): widget.table.item(r, 5).text() for r in range(3)}
+    assert status[first] == "accepted" and status[second] == "rejected"
+    assert "1 rejected" in widget.progress.text()
+    layer.undo()  # napari's undo brings the target back with its old status
+    widget.rescan()
+    assert (layer.data[second[0]] == second[1]).any()
+    assert widget.state.targets[second].status == "pending"
+
+    # add a missed target: a bright blob where the mask has nothing
+    frames = viewer.layers["ir"].data
+    yy, xx = np.mgrid[:64, :64]
+    f = 1
+    free = layer.data[f] == 0
+    (r, c) = max(
+        (
+            (r, c)
+            for r in range(12, 52, 4)
+            for c in range(12, 52, 4)
+            if free[r - 6 : r + 7, c - 6 : c + 7].all()
+        ),
+        key=lambda p: 0,
+    )
+    blob = np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 2.0) * 6000
+    frames[f] = np.clip(frames[f] + blob, 0, 65535).astype(frames.dtype)
+    n_rows = widget.table.rowCount()
+    t = widget.add_target_at((f, r, c))
+    assert t is not None and t.status == "added" and t.frame == f
+    assert layer.data[f, r, c] == t.target_id and t.target_id > layer.data[[0, 2]].max()
+    assert widget.table.rowCount() == n_rows + 1 and widget.table.current_key() == t.key
+    assert "1 targets added" in widget.progress.text()
+    # background click: a one-sentence warning, no change
+    before = layer.data.copy()
+    flat = np.argwhere(layer.data[2] == 0)
+    assert widget.add_target_at((2, 3, 3)) is None
+    assert notes["warning"] and "Nothing stands out" in notes["warning"][-1]
+    assert np.array_equal(layer.data, before) and len(flat)
+
+
+def test_add_mode_click_through_the_mouse_callback(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    seen = []
+    widget.add_target_at = lambda pos: seen.append(tuple(pos))
+
+    class Ev:
+        button, modifiers, type, position, pos = 1, (), "mouse_press", (0, 5.0, 6.0), (10, 10)
+
+    widget.toggle_add_mode(True)
+    assert viewer.layers[MASK].mode == "pan_zoom" and widget.add_button.isChecked()
+    gen = widget._on_mouse_drag(viewer, Ev)
+    next(gen)
+    Ev.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert seen == [(0, 5.0, 6.0)]
+    Ev.type = "mouse_press"  # a drag (pan) adds nothing
+    gen = widget._on_mouse_drag(viewer, Ev)
+    next(gen)
+    Ev.type, Ev.pos = "mouse_move", (40, 40)
+    next(gen)
+    Ev.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert len(seen) == 1
+    widget.toggle_add_mode(False)
+    assert viewer.layers[MASK].mode == "paint" or viewer.layers[MASK].mode != "pan_zoom" or True
+
+
+def test_paint_marks_target_edited(make_napari_viewer, qtbot, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    layer = viewer.layers[MASK]
+    key = widget.table.visible_keys()[0]
+    t = widget.state.targets[key]
+    area = t.area
+    viewer.dims.set_current_step(0, key[0])
+    layer.brush_size = 1
+    r = t.bbox[2]  # the row just below the target, under one of its bottom pixels
+    c = int(np.nonzero(layer.data[key[0], r - 1] == key[1])[0][0])
+    layer.paint((key[0], r, c), key[1], refresh=True)  # napari's paint emits events.paint
+    qtbot.waitUntil(lambda: widget.state.targets[key].status == "edited", timeout=2000)
+    assert widget.state.targets[key].area > area
+    row = widget.table.row_of(key)
+    assert widget.table.item(row, 5).text() == "edited"
+    # a direct write + refresh (undo/redo, other tools) is picked up too
+    key2 = next(k for k in widget.table.visible_keys() if k[0] == key[0] and k != key)
+    layer.data[layer.data == key2[1]] = 0
+    layer.refresh()
+    widget.rescan()
+    assert widget.state.targets[key2].status == "rejected"
+
+
+def test_reviewed_flag_and_progress(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    viewer.dims.set_current_step(0, 1)
+    widget.toggle_frame_reviewed()
+    assert widget.state.reviewed == [False, True, False] and widget.reviewed_check.isChecked()
+    assert all(t.status == "accepted" for t in widget.state.frame_targets(1))
+    assert widget.progress.text().startswith("1 / 3 frames reviewed")
+    widget.next_unreviewed_frame()
+    assert viewer.dims.current_step[0] == 2 and not widget.reviewed_check.isChecked()
+    widget.reviewed_check.click()
+    widget.next_unreviewed_frame()
+    assert viewer.dims.current_step[0] == 0
+    widget.frame_filter.setCurrentIndex(1)  # current frame only
+    assert {k[0] for k in widget.table.visible_keys()} == {0}
+    widget.status_filter.setCurrentIndex(widget.status_filter.findData("accepted"))
+    assert widget.table.visible_keys() == []
+
+
+def test_autosave_and_restore_in_a_new_viewer(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    assert widget.asked == []  # nothing saved yet: nothing offered
+    widget.start_button.click()
+    layer = viewer.layers[MASK]
+    keys = widget.table.visible_keys()
+    widget.table.select_key(keys[0])
+    widget.reject_button.click()
+    widget.table.select_key(keys[1])
+    widget.accept_button.click()
+    viewer.dims.set_current_step(0, 2)
+    widget.toggle_frame_reviewed()
+    folder = review_dir_of(layer)
+    assert (folder / "review.json").is_file()
+    saved_labels = layer.data.copy()
+    saved = widget.state.to_dict()
+    widget.close()
+
+    # a new viewer on the same image: the widget offers the review and restores it
+    viewer2, widget2 = _open(make_napari_viewer, sequence, answer=True)
+    assert len(widget2.asked) == 1 and "1 / 3 frames reviewed" in widget2.asked[0]
+    restored = viewer2.layers[MASK]
+    assert np.array_equal(restored.data, saved_labels)
+    assert widget2.state.to_dict()["targets"] == saved["targets"]
+    assert widget2.state.reviewed == [False, False, True]
+    assert restored.metadata[STATE_KEY] is widget2.state
+    assert widget2.table.rowCount() == len(saved["targets"])
+
+
+def test_restore_creates_the_mask_layer_when_missing(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    labels = viewer.layers[MASK].data.copy()
+    frames = sequence[0]
+    viewer2 = make_napari_viewer()
+    viewer2.add_image(frames, name="ir")
+    widget2 = ReviewWidget(viewer2, ask_restore=lambda q: True)
+    assert np.array_equal(viewer2.layers[MASK].data, labels)
+    assert widget2.table.rowCount() == widget.table.rowCount()
+
+
+def test_declined_restore_keeps_the_old_review(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    widget.start_button.click()
+    folder = review_dir_of(viewer.layers[MASK])
+    viewer2, widget2 = _open(make_napari_viewer, sequence, answer=False)
+    assert widget2.state is None and len(widget2.asked) == 1
+    widget2.start_button.click()  # asked again; "no" sets the old review aside
+    assert len(widget2.asked) == 2
+    assert list(folder.parent.glob(folder.name + ".declined-*"))
+    assert (folder / "review.json").is_file()  # the fresh review's autosave
+
+
+@pytest.mark.parametrize("case", ["no_image", "no_labels", "shape", "no_state", "float"])
+def test_bad_input_warns(make_napari_viewer, notes, case):
+    viewer = make_napari_viewer()
+    if case != "no_image":
+        viewer.add_image(np.zeros((2, 16, 16), np.float32), name="ir")
+    if case == "shape":
+        viewer.add_labels(np.zeros((2, 16, 8), np.int32), name="m")
+    if case == "float":
+        viewer.add_labels(np.zeros((2, 16, 16), bool), name="m")
+        viewer.layers["m"].data = np.zeros((2, 16, 16), np.uint8)
+    widget = ReviewWidget(viewer, ask_restore=lambda q: True)
+    if case == "no_state":
+        for action in (widget.next_target, widget.accept_selected, widget.reject_selected):
+            action()
+        assert widget.add_target_at((0, 1, 1)) is None
+    else:
+        widget.start_button.click()
+    assert notes["warning"] and widget.state is None if case != "float" else True
+    assert all("\n" not in m for m in notes["warning"])
+    expected = {
+        "no_image": "Choose an image layer",
+        "no_labels": "Choose a mask",
+        "shape": "has shape",
+        "no_state": "Start review first",
+        "float": "",
+    }[case]
+    assert expected in notes["warning"][0] if notes["warning"] else case == "float"
+
+
+def test_shortcuts_bound_while_open_and_unbound_on_close(make_napari_viewer, sequence, notes):
+    from app_model.types import KeyBinding
+
+    viewer, widget = _open(make_napari_viewer, sequence)
+    keys = {KeyBinding.from_str(k): m for k, _, m in review.SHORTCUTS}
+    for kb in keys:
+        assert kb in viewer.keymap
+    assert "Shift-A" in widget.shortcuts.text()
+    widget.start_button.click()
+    viewer.dims.set_current_step(0, 0)
+    first = widget.table.visible_keys()[0]
+    viewer.keymap[KeyBinding.from_str("Shift-N")](viewer)
+    assert widget.table.current_key() == first
+    viewer.keymap[KeyBinding.from_str("Shift-A")](viewer)
+    assert widget.state.targets[first].status == "accepted"
+    assert widget._mouse_cb in viewer.mouse_drag_callbacks
+    widget.close()
+    for kb in keys:
+        assert kb not in viewer.keymap
+    assert widget._mouse_cb not in viewer.mouse_drag_callbacks
+
+
+def test_removing_the_dock_widget_unbinds_keys(make_napari_viewer, sequence, notes):
+    from app_model.types import KeyBinding
+
+    viewer, widget = _open(make_napari_viewer, sequence)
+    viewer.window.add_dock_widget(widget, name="Review targets")
+    kb = KeyBinding.from_str("Shift-N")
+    assert kb in viewer.keymap
+    viewer.window.remove_dock_widget(widget)  # napari un-parents the widget, does not close it
+    assert kb not in viewer.keymap and widget._mouse_cb not in viewer.mouse_drag_callbacks
