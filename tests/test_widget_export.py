@@ -239,3 +239,12 @@ def test_lazy_nd_image_is_flattened_like_run_irsam(make_napari_viewer, tmp_path,
     assert not notes["warning"] and res.written == [f"tz_f{i:04d}" for i in range(6)]
     back = skio.imread(tmp_path / "ex" / "images" / "tz_f0004.png")
     assert back.dtype == np.uint16 and np.array_equal(back, frames[4])
+
+
+def test_widget_module_does_not_import_torch():
+    """Importing torch after Qt is up can crash some GL stacks; the export never needs it."""
+    import subprocess
+    import sys
+
+    code = "import sys, napari_irsam._widgets.export; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -568,12 +568,10 @@ class ExportWidget(QWidget):
         """Put the last export into "Fine-tune IRSAM" (docking it if needed); True on success."""
         if self.result is None:
             return False
-        from .finetune import FinetuneWidget
-
         target = None
         try:
             for inner in self.viewer.window.dock_widgets.values():
-                if isinstance(inner, FinetuneWidget):
+                if type(inner).__name__ == "FinetuneWidget":  # no import: it loads torch
                     target = inner
                     break
             if target is None:
@@ -585,7 +583,8 @@ class ExportWidget(QWidget):
             show_info(f"Fine-tune from a terminal: {self.command_edit.text()}")
             return False
         target.dataset_edit.setText(str(self.result.folder))
-        target.init_edit.setText(self._init)
+        if self._init != "scratch":  # a checkpoint or the bundled default; else keep its choice
+            target.init_edit.setText(self._init)
         show_info("The export is selected as the dataset in 'Fine-tune IRSAM'.")
         return True
 
@@ -595,6 +594,21 @@ def _init_for(provenance: dict[str, Any]) -> str:
     ckpt = provenance.get("checkpoint")
     if ckpt and Path(str(ckpt)).is_file():
         return str(ckpt)
-    from ..model import bundled_default
+    return "default" if _has_bundled_default() else "scratch"
 
-    return "default" if bundled_default() is not None else "scratch"
+
+def _has_bundled_default() -> bool:
+    """Whether this build ships the ``default`` checkpoint.
+
+    Read from ``weights/registry.json`` directly: importing :mod:`napari_irsam.model` would import
+    torch, which this widget otherwise never needs.
+    """
+    weights = Path(__file__).resolve().parent.parent / "weights"
+    try:
+        entries = json.loads((weights / "registry.json").read_text())
+        return any(
+            e.get("name") == "default" and (weights / str(e.get("filename"))).is_file()
+            for e in entries
+        )
+    except (OSError, ValueError, AttributeError):
+        return False
