@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from napari_irsam._widgets import review
 from napari_irsam._widgets.review import SIDECAR_KEY, STATE_KEY, ReviewWidget
@@ -38,7 +39,7 @@ def sequence():
 def _open(make_napari_viewer, sequence, answer=True, prob=True):
     frames, labels = sequence
     viewer = make_napari_viewer()
-    viewer.add_image(frames, name="ir")
+    viewer.add_image(frames.copy(), name="ir")  # tests draw into it: keep the fixture clean
     mask = labels.copy()
     mask[1:] += np.where(mask[1:] > 0, 10 * np.arange(1, len(mask))[:, None, None], 0)
     viewer.add_labels(mask, name=MASK, metadata={"model_id": "tiny.pt", "threshold": 0.5})
@@ -119,34 +120,27 @@ def test_accept_reject_add_change_mask_and_table(make_napari_viewer, sequence, n
     assert (layer.data[second[0]] == second[1]).any()
     assert widget.state.targets[second].status == "pending"
 
-    # add a missed target: a bright blob where the mask has nothing
-    frames = viewer.layers["ir"].data
-    yy, xx = np.mgrid[:64, :64]
+    # add a missed target: a bright blob far from every labelled pixel of frame 1
     f = 1
-    free = layer.data[f] == 0
-    (r, c) = max(
-        (
-            (r, c)
-            for r in range(12, 52, 4)
-            for c in range(12, 52, 4)
-            if free[r - 6 : r + 7, c - 6 : c + 7].all()
-        ),
-        key=lambda p: 0,
-    )
-    blob = np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 2.0) * 6000
-    frames[f] = np.clip(frames[f] + blob, 0, 65535).astype(frames.dtype)
+    dist = ndimage.distance_transform_edt(layer.data[f] == 0)[10:54, 10:54]
+    r, c = (int(v) + 10 for v in np.unravel_index(np.argmax(dist), dist.shape))
+    image = viewer.layers["ir"].data
+    yy, xx = np.mgrid[:64, :64]
+    blob = 6000 * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / 2.0)
+    image[f] = np.clip(image[f] + blob, 0, 65535).astype(image.dtype)
     n_rows = widget.table.rowCount()
-    t = widget.add_target_at((f, r, c))
+    t = widget.add_target_at((f, r + 1, c))  # a pixel off: snapped to the peak
     assert t is not None and t.status == "added" and t.frame == f
     assert layer.data[f, r, c] == t.target_id and t.target_id > layer.data[[0, 2]].max()
+    assert 3 <= t.area <= 40  # grown from the blob, not a fixed disc
     assert widget.table.rowCount() == n_rows + 1 and widget.table.current_key() == t.key
     assert "1 targets added" in widget.progress.text()
-    # background click: a one-sentence warning, no change
+    # a click on flat background: a one-sentence warning, nothing written
     before = layer.data.copy()
-    flat = np.argwhere(layer.data[2] == 0)
-    assert widget.add_target_at((2, 3, 3)) is None
-    assert notes["warning"] and "Nothing stands out" in notes["warning"][-1]
-    assert np.array_equal(layer.data, before) and len(flat)
+    image[2, :12, :12] = 2500
+    assert widget.add_target_at((2, 5, 5)) is None
+    assert "Nothing stands out" in notes["warning"][-1] and "\n" not in notes["warning"][-1]
+    assert np.array_equal(layer.data, before)
 
 
 def test_add_mode_click_through_the_mouse_callback(make_napari_viewer, sequence, notes):
@@ -176,7 +170,11 @@ def test_add_mode_click_through_the_mouse_callback(make_napari_viewer, sequence,
         next(gen)
     assert len(seen) == 1
     widget.toggle_add_mode(False)
-    assert viewer.layers[MASK].mode == "paint" or viewer.layers[MASK].mode != "pan_zoom" or True
+    assert str(viewer.layers[MASK].mode) == "pan_zoom" and not widget.add_button.isChecked()
+    viewer.layers[MASK].mode = "paint"
+    widget.toggle_add_mode(True)
+    widget.toggle_add_mode(False)  # the labels tool in use before add mode comes back
+    assert str(viewer.layers[MASK].mode) == "paint"
 
 
 def test_paint_marks_target_edited(make_napari_viewer, qtbot, sequence, notes):
@@ -275,33 +273,57 @@ def test_declined_restore_keeps_the_old_review(make_napari_viewer, sequence, not
     assert (folder / "review.json").is_file()  # the fresh review's autosave
 
 
-@pytest.mark.parametrize("case", ["no_image", "no_labels", "shape", "no_state", "float"])
-def test_bad_input_warns(make_napari_viewer, notes, case):
+@pytest.mark.parametrize("case", ["no_image", "no_labels", "shape", "no_review"])
+def test_bad_input_warns_in_one_sentence(make_napari_viewer, notes, case):
     viewer = make_napari_viewer()
     if case != "no_image":
         viewer.add_image(np.zeros((2, 16, 16), np.float32), name="ir")
-    if case == "shape":
-        viewer.add_labels(np.zeros((2, 16, 8), np.int32), name="m")
-    if case == "float":
-        viewer.add_labels(np.zeros((2, 16, 16), bool), name="m")
-        viewer.layers["m"].data = np.zeros((2, 16, 16), np.uint8)
+    if case in ("shape", "no_review"):
+        viewer.add_labels(np.zeros((2, 16, 8 if case == "shape" else 16), np.int32), name="m")
     widget = ReviewWidget(viewer, ask_restore=lambda q: True)
-    if case == "no_state":
+    if case == "no_review":
         for action in (widget.next_target, widget.accept_selected, widget.reject_selected):
             action()
-        assert widget.add_target_at((0, 1, 1)) is None
+        widget.toggle_frame_reviewed()
+        assert widget.add_target_at((0, 1, 1)) is None and not widget.reviewed_check.isChecked()
     else:
         widget.start_button.click()
-    assert notes["warning"] and widget.state is None if case != "float" else True
-    assert all("\n" not in m for m in notes["warning"])
     expected = {
         "no_image": "Choose an image layer",
         "no_labels": "Choose a mask",
-        "shape": "has shape",
-        "no_state": "Start review first",
-        "float": "",
+        "shape": "has shape (2, 16, 8) but the image 'ir' has (2, 16, 16)",
+        "no_review": "Press Start review first",
     }[case]
-    assert expected in notes["warning"][0] if notes["warning"] else case == "float"
+    assert widget.state is None and notes["warning"]
+    assert all(m == notes["warning"][0] for m in notes["warning"])
+    assert expected in notes["warning"][0] and "\n" not in notes["warning"][0]
+
+
+def test_mismatched_probability_is_ignored_with_a_warning(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence, prob=False)
+    viewer.add_image(np.zeros((3, 32, 32), np.float32), name=PROB)
+    assert widget.prob_combo.currentText() == PROB
+    widget.start_button.click()
+    assert widget.state is not None and widget.prob_layer is None
+    assert "does not match" in notes["warning"][0]
+    assert all(t.peak_score is None for t in widget.state.targets.values())
+
+
+def test_four_d_stack_flattens_leading_axes(make_napari_viewer, notes):
+    """(T, Z, H, W): frame i of the review is the C-order flat index, as in Run IRSAM."""
+    viewer = make_napari_viewer()
+    image = np.zeros((2, 3, 24, 24), np.float32)
+    labels = np.zeros(image.shape, np.int32)
+    labels[1, 2, 5:8, 5:8] = 4  # flat frame 5
+    viewer.add_image(image, name="ir")
+    layer = viewer.add_labels(labels, name=MASK)
+    widget = ReviewWidget(viewer, ask_restore=lambda q: True)
+    widget.start_button.click()
+    assert widget.table.visible_keys() == [(5, 4)]
+    widget.table.select_key((5, 4))
+    assert viewer.dims.current_step[:2] == (1, 2)
+    widget.reject_button.click()
+    assert not layer.data.any() and widget.state.targets[(5, 4)].status == "rejected"
 
 
 def test_shortcuts_bound_while_open_and_unbound_on_close(make_napari_viewer, sequence, notes):

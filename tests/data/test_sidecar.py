@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_irsam.data.sidecar import Sidecar, default_location, image_fingerprint
 from napari_irsam.review import ReviewState
@@ -68,3 +69,14 @@ def test_set_aside_keeps_the_old_review(tmp_path):
     car.save(ReviewState.from_labels(lab), lab)
     moved = car.set_aside()
     assert (moved / "review.json").is_file() and not car.exists()
+
+
+def test_fingerprint_of_a_lazy_stack_reads_three_frames():
+    da = pytest.importorskip("dask.array")
+    img = np.random.default_rng(0).integers(0, 4000, (2, 5, 8, 8)).astype(np.uint16)
+    reads = []
+    lazy = da.from_array(img, chunks=(1, 1, 8, 8)).map_blocks(
+        lambda b: reads.append(b.size) or b, meta=np.array((), img.dtype)
+    )
+    assert image_fingerprint(lazy) == image_fingerprint(img)
+    assert len([r for r in reads if r]) == 3  # only the first, middle and last frames were computed

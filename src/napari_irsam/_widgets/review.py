@@ -159,7 +159,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
 
     def _location(self, image: Image) -> Any:
         return default_location(
-            view.source_paths(image), image.name, image_fingerprint(np.asarray(image.data))
+            view.source_paths(image), image.name, image_fingerprint(image.data)
         )
 
     def start_review(self) -> None:

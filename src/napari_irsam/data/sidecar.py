@@ -39,13 +39,21 @@ SUFFIX = ".irsam-review"
 STATE_FILE = "review.json"
 
 
-def image_fingerprint(image: np.ndarray) -> str:
-    """sha256 of the shape, dtype and first, middle and last frames of an (…, H, W) image."""
-    arr = np.asarray(image)
-    stack = arr.reshape((-1,) + arr.shape[-2:]) if arr.ndim >= 2 else arr.reshape(1, 1, -1)
-    h = hashlib.sha256(f"{arr.shape}|{arr.dtype}".encode())
-    for i in sorted({0, len(stack) // 2, len(stack) - 1}):
-        h.update(np.ascontiguousarray(stack[i]).tobytes())
+def image_fingerprint(image: Any) -> str:
+    """sha256 of the shape, dtype and first, middle and last frames of an (…, H, W) image.
+
+    Array-likes with ``shape``/``dtype`` (dask, zarr) are indexed, never loaded whole: only the
+    three frames are read.
+    """
+    arr = image if hasattr(image, "shape") and hasattr(image, "dtype") else np.asarray(image)
+    h = hashlib.sha256(f"{tuple(int(s) for s in arr.shape)}|{np.dtype(arr.dtype)}".encode())
+    if len(arr.shape) < 2:
+        arr = np.asarray(arr).reshape(1, 1, -1)
+    lead = tuple(int(s) for s in arr.shape[:-2])
+    n = int(np.prod(lead, dtype=np.int64))
+    for i in sorted({0, n // 2, n - 1}):
+        idx = tuple(int(j) for j in np.unravel_index(i, lead)) if lead else ()
+        h.update(np.ascontiguousarray(np.asarray(arr[idx])).tobytes())
     return h.hexdigest()
 
 
