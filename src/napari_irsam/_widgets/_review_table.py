@@ -15,7 +15,15 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableW
 
 from ..review import STATUSES, Target
 
-COLUMNS = ("frame", "id", "centroid (row, col)", "area (px)", "peak prob.", "status")
+COLUMNS = ("frame", "id", "centroid", "area", "peak", "status")
+TOOLTIPS = (
+    "Frame index (leading axes flattened in C order)",
+    "Label id of the target in the mask",
+    "Centroid (row, col) in pixels of its frame",
+    "Area in pixels",
+    "Peak IRSAM probability inside the target (– without a probability layer)",
+    "pending / accepted / rejected / added / edited",
+)
 STATUS_COLOURS = {
     "pending": "#9e9e9e",
     "accepted": "#4caf50",
@@ -43,7 +51,10 @@ class _Item(QTableWidgetItem):
 
 def _cells(t: Target) -> list[tuple[str, Any]]:
     tie = (t.frame, t.target_id)
-    peak = "–" if t.peak_score is None else f"{t.peak_score:.2f}"
+    if t.peak_score is None:
+        peak = "–"
+    else:  # a probability in [0, 1]; a classical detector's saliency can be any size
+        peak = f"{t.peak_score:.2f}" if abs(t.peak_score) <= 1 else f"{t.peak_score:.4g}"
     return [
         (str(t.frame), tie),
         (str(t.target_id), (t.target_id, t.frame)),
@@ -60,6 +71,8 @@ class TargetTable(QTableWidget):
     def __init__(self) -> None:
         super().__init__(0, len(COLUMNS))
         self.setHorizontalHeaderLabels(list(COLUMNS))
+        for col, tip in enumerate(TOOLTIPS):
+            self.horizontalHeaderItem(col).setToolTip(tip)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
