@@ -106,6 +106,8 @@ def centre_on(
 ) -> None:
     """Centre the 2D camera on a target; zoom so about 6 target sizes (≥ ``min_span`` px) show."""
     step_to(viewer, layer, frame)
+    if viewer.dims.ndisplay != 2:
+        return
     centre = _world_of(layer, frame, *centroid)[-2:]
     cam = camera(viewer)
     cam.center = (float(centre[0]), float(centre[1]))
