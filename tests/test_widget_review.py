@@ -175,6 +175,9 @@ def test_add_mode_click_through_the_mouse_callback(make_napari_viewer, sequence,
     widget.toggle_add_mode(True)
     widget.toggle_add_mode(False)  # the labels tool in use before add mode comes back
     assert str(viewer.layers[MASK].mode) == "paint"
+    widget.toggle_add_mode(True)
+    viewer.layers[MASK].mode = "fill"  # choosing a labels tool leaves add mode, keeps the tool
+    assert not widget.add_mode and str(viewer.layers[MASK].mode) == "fill"
 
 
 def test_paint_marks_target_edited(make_napari_viewer, qtbot, sequence, notes):
@@ -357,3 +360,28 @@ def test_removing_the_dock_widget_unbinds_keys(make_napari_viewer, sequence, not
     assert kb in viewer.keymap
     viewer.window.remove_dock_widget(widget)  # napari un-parents the widget, does not close it
     assert kb not in viewer.keymap and widget._mouse_cb not in viewer.mouse_drag_callbacks
+
+
+def test_view_helpers_frames_touched_and_scaled_pixels():
+    from napari.layers import Labels
+
+    from napari_irsam._widgets import _review_view as view
+
+    class Atom:  # napari's masked-paint history record
+        slice_key = (slice(1, 3), slice(0, 4), slice(2, 5))
+
+    assert view.frames_touched([Atom()], (4,)) == {1, 2}
+    idx = (np.array([0, 1]), np.array([2, 0]), np.array([3, 3]), np.array([4, 4]))
+    assert view.frames_touched([(idx, 0, 1)], (2, 3)) == {2, 3}  # (T, Z) flattened in C order
+    assert view.frames_touched([object()], (2,)) is None  # unknown record: caller syncs all
+    layer = Labels(np.zeros((2, 3, 8, 8), np.int32), scale=(1, 1, 2, 2))
+    assert view.world_to_frame_pixel(layer, (1, 2, 4, 6)) == (5, 2.0, 3.0)
+    assert view.world_to_frame_pixel(layer, (2, 0, 4, 6)) is None
+    assert view.n_frames(layer) == 6 and view.lead_shape(layer) == (2, 3)
+
+
+def test_renamed_layers_are_offered_under_their_new_name(make_napari_viewer, sequence, notes):
+    viewer, widget = _open(make_napari_viewer, sequence)
+    viewer.layers[MASK].name = "corrected"
+    items = [widget.labels_combo.itemText(i) for i in range(widget.labels_combo.count())]
+    assert "corrected" in items and MASK not in items

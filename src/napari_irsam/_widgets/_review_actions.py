@@ -169,6 +169,14 @@ class ReviewActions:
         if on:
             self.status.setText("Add mode: click on a missed target to add it (Shift-G: off).")
 
+    def _on_mode(self, event: Any = None) -> None:
+        """Picking a labels tool (brush, fill, …) while in add mode leaves add mode."""
+        layer = self.labels_layer
+        if self.add_mode and layer is not None and str(layer.mode) != "pan_zoom":
+            self._mode_before_add = None  # keep the tool just chosen
+            self.toggle_add_mode(False)
+            self.status.setText("Add mode off (a labels tool was chosen).")
+
     def _on_mouse_drag(self, viewer: Any, event: Any) -> Any:
         """A click (press + release without moving) in add mode adds the target under it."""
         if not self.add_mode or getattr(event, "button", 1) != 1 or event.modifiers:

@@ -7,6 +7,7 @@ and centring the camera on a target, and which frames a napari paint event touch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -151,3 +152,16 @@ def source_paths(layer: Any) -> list[str]:
         if path:
             paths = [str(path)]
     return [str(p) for p in paths]
+
+
+def metadata_subset(layer: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """The JSON-serialisable entries ``keys`` of a layer's metadata (e.g. run provenance)."""
+    out = {}
+    for key in keys:
+        if key in layer.metadata:
+            try:
+                json.dumps(layer.metadata[key])
+            except (TypeError, ValueError):
+                continue
+            out[key] = layer.metadata[key]
+    return out

@@ -13,7 +13,6 @@ The live state is ``mask_layer.metadata["napari_irsam.review_state"]`` and the s
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -67,14 +66,8 @@ class ReviewWidget(ReviewActions, ReviewForm):
         self._mode_before_add: str | None = None
         self._picked_for = ""  # image whose output layers were last auto-picked
         self._touched: set[int] = set()  # frames edited this session: undo/redo can change them
-        self._rescan = QTimer(self)
-        self._rescan.setSingleShot(True)
-        self._rescan.setInterval(150)
-        self._rescan.timeout.connect(self.rescan)
-        self._flush = QTimer(self)
-        self._flush.setSingleShot(True)
-        self._flush.setInterval(0)
-        self._flush.timeout.connect(self._flush_pending)
+        self._rescan = self._timer(150, self.rescan)  # after refreshes (undo/redo): coalesced
+        self._flush = self._timer(0, self._flush_pending)  # after paint events
         self._pending: set[int] = set()  # frames named by paint events, not synced yet
         self._unbound: dict[str, Any] = {}  # our keys → what they were bound to before
         self._mouse_cb: Any = None
@@ -90,11 +83,22 @@ class ReviewWidget(ReviewActions, ReviewForm):
         self.destroyed.connect(self._unbind_closure())
         self._reset_layers()
 
+    def _timer(self, ms: int, slot: Callable[[], Any]) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
+
     # -------------------------------------------------------------------------- layer pickers
     def _reset_layers(self, event: Any = None) -> None:
         images = [ly for ly in self.viewer.layers if isinstance(ly, Image)]
         inputs = [ly.name for ly in images if not ly.name.startswith(("IRSAM ", "WPMD ", "gran"))]
         labels = [ly.name for ly in self.viewer.layers if isinstance(ly, Labels)]
+        for layer in self.viewer.layers:
+            if not getattr(layer, "_irsam_review_rename_hooked", False):
+                layer.events.name.connect(self._reset_layers)
+                layer._irsam_review_rename_hooked = True
         self.fill_pickers(inputs, labels, [ly.name for ly in images])
         self._on_image_changed(prefer=getattr(event, "type", "") == "inserted")
 
@@ -158,9 +162,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
         self.status.setText(message)
 
     def _location(self, image: Image) -> Any:
-        return default_location(
-            view.source_paths(image), image.name, image_fingerprint(image.data)
-        )
+        return default_location(view.source_paths(image), image.name, image_fingerprint(image.data))
 
     def start_review(self) -> None:
         """Review the selected mask from scratch (a saved review of the image is offered first)."""
@@ -176,8 +178,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
             kept = car.set_aside()
             show_info(f"The previous review was kept in {kept}.")
             car = Sidecar(car.folder)
-        md = labels.metadata
-        provenance = {k: md[k] for k in PROVENANCE_KEYS if k in md and _jsonable(md[k])}
+        provenance = view.metadata_subset(labels, PROVENANCE_KEYS)
         prob_flat = None if prob is None else view.flat(prob)
         state = ReviewState.from_labels(view.flat(labels), prob_flat, provenance)
         self._bind(image, labels, prob, state, car)
@@ -264,6 +265,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
         labels.events.paint.connect(self._on_paint)
         labels.events.data.connect(self._on_data)
         labels.events.set_data.connect(self._on_set_data)
+        labels.events.mode.connect(self._on_mode)
         self.table.set_targets(state.sorted_targets())
         self._apply_filter()
         self._refresh_progress()
@@ -277,6 +279,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
             (layer.events.paint, self._on_paint),
             (layer.events.data, self._on_data),
             (layer.events.set_data, self._on_set_data),
+            (layer.events.mode, self._on_mode),
         ):
             ev.disconnect(fn)
         self.labels_layer = None
@@ -389,11 +392,3 @@ class ReviewWidget(ReviewActions, ReviewForm):
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
         self._unbind_viewer()
         super().closeEvent(event)
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
