@@ -385,3 +385,36 @@ def test_renamed_layers_are_offered_under_their_new_name(make_napari_viewer, seq
     viewer.layers[MASK].name = "corrected"
     items = [widget.labels_combo.itemText(i) for i in range(widget.labels_combo.count())]
     assert "corrected" in items and MASK not in items
+
+
+def test_sidecar_goes_next_to_the_source_file(make_napari_viewer, sequence, notes, tmp_path):
+    frames, labels = sequence
+    src = tmp_path / "seq.tif"
+    src.touch()
+    viewer = make_napari_viewer()
+    viewer.add_image(frames.copy(), name="seq", metadata={"source_paths": [str(src)]})
+    viewer.add_labels(labels.copy(), name="IRSAM mask [seq]")
+    widget = ReviewWidget(viewer, ask_restore=lambda q: True)
+    widget.start_button.click()
+    folder = tmp_path / "seq.tif.irsam-review"
+    assert viewer.layers["IRSAM mask [seq]"].metadata[SIDECAR_KEY] == str(folder)
+    assert (folder / "review.json").is_file() and (folder / "labels" / "000000.npz").is_file()
+
+
+def test_opens_from_the_plugin_menu(make_napari_viewer, sequence, notes, recwarn):
+    """napari hands plugins a public-only proxy of the viewer: everything must work through it."""
+    from app_model.types import KeyBinding
+
+    frames, labels = sequence
+    viewer = make_napari_viewer()
+    viewer.add_image(frames.copy(), name="ir")
+    viewer.add_labels(labels.copy(), name=MASK)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-irsam", "Review targets")
+    assert isinstance(widget, ReviewWidget)
+    assert KeyBinding.from_str("Shift-N") in viewer.keymap
+    widget.start_button.click()
+    key = widget.table.visible_keys()[-1]
+    widget.table.select_key(key)
+    widget.reject_button.click()
+    assert widget.state.targets[key].status == "rejected" and not notes["warning"]
+    assert not [w for w in recwarn if "private" in str(w.message).lower()]
