@@ -418,3 +418,16 @@ def test_opens_from_the_plugin_menu(make_napari_viewer, sequence, notes, recwarn
     widget.reject_button.click()
     assert widget.state.targets[key].status == "rejected" and not notes["warning"]
     assert not [w for w in recwarn if "private" in str(w.message).lower()]
+
+
+def test_widget_module_does_not_import_torch():
+    """Review needs no model: importing it inside a running napari must stay light."""
+    import subprocess
+    import sys
+
+    from napari_irsam._widgets import _outputs, _review_view
+
+    code = "import sys, napari_irsam._widgets.review; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    assert _review_view.output_name("IRSAM mask", "ir") == _outputs.layer_name("IRSAM mask", "ir")

@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..review import STATUSES
-from ._outputs import layer_name
+from . import _review_view as view
 from ._review_table import TargetTable
 
 NO_PROB = "(none)"
@@ -143,6 +143,6 @@ class ReviewForm(QWidget):
             (self.labels_combo, "IRSAM mask"),
             (self.prob_combo, "IRSAM probability"),
         ):
-            idx = combo.findText(layer_name(title, image))
+            idx = combo.findText(view.output_name(title, image))
             if idx >= 0:
                 combo.setCurrentIndex(idx)

@@ -14,6 +14,12 @@ from typing import Any
 import numpy as np
 
 
+def output_name(title: str, image_name: str) -> str:
+    """Name "Run IRSAM" gives its output layers (same as ``_outputs.layer_name``, which is not
+    imported here: it would import torch, and this widget never needs it)."""
+    return f"{title} [{image_name}]"
+
+
 def data_shape(layer: Any) -> tuple[int, ...]:
     """(…, H, W) of a layer's data (the RGB channel axis of an RGB image left out)."""
     shape = layer.data.shape[:-1] if getattr(layer, "rgb", False) else layer.data.shape

@@ -26,7 +26,6 @@ from qtpy.QtWidgets import QMessageBox
 from ..data.sidecar import Sidecar, default_location, image_fingerprint
 from ..review import ReviewState, Target
 from . import _review_view as view
-from ._outputs import layer_name
 from ._review_actions import ReviewActions
 from ._review_ui import SHORTCUTS, ReviewForm
 
@@ -223,7 +222,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
                 f"not {image.name!r} {shape}; not restored."
             )
             return False
-        name = meta.get("labels_layer") or layer_name("IRSAM mask", image.name)
+        name = meta.get("labels_layer") or view.output_name("IRSAM mask", image.name)
         layer = self._layer(name, Labels)
         data = labels.reshape(shape)
         self._busy = True
