@@ -164,6 +164,7 @@ def cmd_train(args: Any) -> int:
         max_steps=args.max_steps,
         time_budget_s=None if args.minutes is None else 60 * args.minutes,
         target_crop=args.target_crop,
+        mask_bce_weight=args.mask_bce,
         seed=args.seed,
         resume=args.resume,
     )

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--minutes", type=float, default=None, help="stop after this much training wall time"
     )
     tr.add_argument(
+        "--mask-bce",
+        type=float,
+        default=0.0,
+        help="weight of an extra BCE term on the mask (0 = the paper's loss; helps from scratch)",
+    )
+    tr.add_argument(
         "--target-crop",
         type=float,
         default=0.0,

@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from segment_anything.modeling.common import LayerNorm2d
-from segment_anything.modeling.mask_decoder import MLP, MaskDecoder
-from segment_anything.modeling.transformer import TwoWayTransformer
 from torch import nn
+
+from ._sam_modeling import sam_modeling
+
+LayerNorm2d = sam_modeling().common.LayerNorm2d
+MLP = sam_modeling().mask_decoder.MLP
+MaskDecoder = sam_modeling().mask_decoder.MaskDecoder
+TwoWayTransformer = sam_modeling().transformer.TwoWayTransformer
 
 GadMode = Literal["deep", "shallow", "both"]
 INTERM_CHANNELS = 160

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling.prompt_encoder import PositionEmbeddingRandom, PromptEncoder
 from torch import nn
 
+from ._sam_modeling import sam_modeling
 from .gad import GadMode, GranularityAwareDecoder
 from .tiny_vit import EMBED_DIMS, TinyViT
 from .wpmd import WPMD
@@ -30,6 +30,8 @@ PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
 #: WPMD insertion levels → channels (0: after patch embedding, 1: after stage 1).
 WPMD_LEVEL_CHANNELS = {"0": EMBED_DIMS[0], "1": 160}
+PositionEmbeddingRandom = sam_modeling().prompt_encoder.PositionEmbeddingRandom
+PromptEncoder = sam_modeling().prompt_encoder.PromptEncoder
 
 
 @dataclass(frozen=True)

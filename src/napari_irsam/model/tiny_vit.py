@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling.common import LayerNorm2d
 from torch import nn
 
+from ._sam_modeling import sam_modeling
+
+LayerNorm2d = sam_modeling().common.LayerNorm2d
 EMBED_DIMS = (64, 128, 160, 320)
 DEPTHS = (2, 2, 6, 2)
 NUM_HEADS = (2, 4, 5, 10)
