@@ -1,0 +1,53 @@
+"""The bundled ``default`` checkpoint (issue 6): present, verified, and it finds a clear target."""
+
+import json
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from napari_irsam.data.synthetic import make_scene
+from napari_irsam.inference import Predictor
+from napari_irsam.model import weights as W
+from napari_irsam.model.checkpoint import file_sha256
+
+
+def test_bundled_default_is_registered_and_its_sha256_matches():
+    entries = json.loads((W.BUNDLED_DIR / "registry.json").read_text())
+    entry = next(e for e in entries if e["name"] == "default")
+    path = W.bundled_default()
+    assert path is not None and path.name == entry["filename"]
+    assert file_sha256(path) == entry["sha256"]
+    assert W.resolve_weights("default") == path  # resolve_weights re-checks the sha256
+    assert path.stat().st_size < 25e6  # fp16 parameters: about 21 MB
+
+
+def test_default_model_loads_offline_and_is_what_names_resolve_to():
+    model, info = W.load_model()
+    assert info.model_id == "default" and info.kind == "napari-irsam"
+    assert not model.training and model.config.wpmd_levels and model.config.gad_mode == "both"
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # fp16 file, fp32 model
+
+
+def test_default_model_finds_a_clear_target_where_it_is():
+    model, _ = W.load_model("default")
+    predictor = Predictor(model, device="cpu")
+    hits = 0
+    for seed in (3, 11, 42):
+        scene = make_scene(
+            (256, 256),
+            n_targets=1,
+            seed=seed,
+            background="sky",
+            snr_range=(10.0, 12.0),
+            size_range=(9, 60),
+            point_fraction=0.0,
+        )
+        pred = predictor.predict_frame(scene.image)
+        labels, n = ndimage.label(pred.mask)
+        assert n <= 3, f"seed {seed}: {n} detections on a frame with one target"
+        gt_r, gt_c = ndimage.center_of_mass(scene.labels > 0)
+        centres = ndimage.center_of_mass(pred.mask, labels, range(1, n + 1))
+        if any(np.hypot(r - gt_r, c - gt_c) <= 3 for r, c in centres):
+            hits += 1
+    assert hits == 3
