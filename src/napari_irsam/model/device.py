@@ -56,3 +56,20 @@ def autocast_for(device: torch.device, precision: str = "fp32") -> Iterator[None
         raise ValueError(f"precision must be 'fp32', 'fp16' or 'bf16', got {precision!r}.")
     with torch.autocast(device_type="cuda", dtype=dtypes[precision]):
         yield
+
+
+def block_triton_without_cuda() -> bool:
+    """Make ``import triton`` fail in this process when there is no CUDA device; True if it did.
+
+    ``torch.optim`` imports ``torch._dynamo``, which imports triton when it is installed (pip's
+    default Linux torch wheel ships it). Triton's bundled LLVM crashes the process (segmentation
+    fault) when Mesa's llvmpipe OpenGL — napari's renderer on machines without a GPU driver — is
+    already loaded, so fine-tuning inside napari would kill it. Triton only generates GPU kernels;
+    without CUDA it has nothing to do, and torch treats an unimportable triton as absent.
+    """
+    import sys
+
+    if "triton" in sys.modules or "torch._dynamo" in sys.modules or torch.cuda.is_available():
+        return False
+    sys.modules["triton"] = None  # type: ignore[assignment]  # import → ImportError
+    return True

@@ -25,7 +25,7 @@ from ..data.dataset import IRSTDDataset, read_split, split_train_val
 from ..metrics import MetricAccumulator
 from ..model import build_irsam, get_config, load_checkpoint
 from ..model.checkpoint import atomic_torch_save, read_checkpoint, save_checkpoint
-from ..model.device import autocast_for, select_device
+from ..model.device import autocast_for, block_triton_without_cuda, select_device
 from ..model.weights import resolve_weights
 from .augment import augment, eval_tensor
 from .losses import irsam_loss
@@ -131,6 +131,7 @@ def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
 
     torch.manual_seed(cfg.seed)
     model = _build(cfg).to(device)
+    block_triton_without_cuda()  # before torch.optim imports torch._dynamo (see its docstring)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
