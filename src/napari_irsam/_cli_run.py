@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,7 @@ def cmd_train(args: Any) -> int:
         resume=args.resume,
     )
     bar = None
+    t0 = last_line = time.monotonic()
     for ev in train(cfg):
         if ev.kind == "start":
             bar = _progress(ev.total_steps, "train")
@@ -176,16 +178,25 @@ def cmd_train(args: Any) -> int:
         elif ev.kind == "step" and bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{ev.loss:.3f}", lr=f"{ev.lr:.2e}")
+            if bar.disable and time.monotonic() - last_line >= 60:  # a log file, not a terminal
+                last_line = time.monotonic()
+                print(
+                    f"step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} lr {ev.lr:.2e} "
+                    f"({(last_line - t0) / 60:.1f} min)",
+                    flush=True,
+                )
         elif ev.kind == "epoch":
             val = ev.metrics.get("iou")
             print(
                 f"epoch {ev.epoch}: loss {ev.loss:.4f}"
                 + (f", val IoU {100 * val:.2f}" if val is not None else "")
+                + f" ({(time.monotonic() - t0) / 60:.1f} min)",
+                flush=True,
             )
         elif ev.kind == "done":
             if bar is not None:
                 bar.close()
-            print(f"best checkpoint: {ev.checkpoint}")
+            print(f"best checkpoint: {ev.checkpoint}", flush=True)
     return 0
 
 
