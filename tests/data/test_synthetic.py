@@ -69,3 +69,19 @@ def test_dataset_layout(tmp_path):
             root / "masks" / f"{name}.png"
         ).is_file()
     assert read_frames(root / "masks").data.max() == 255
+
+
+def test_camera_gamma_changes_contrast_not_ground_truth():
+    plain = make_scene((64, 64), n_targets=2, seed=5)
+    bent = make_scene((64, 64), n_targets=2, seed=5, gamma_range=(0.5, 0.5))
+    assert np.array_equal(plain.mask, bent.mask)
+    assert not np.allclose(plain.image, bent.image)
+    # a monotonic curve keeps every target's brightest pixel the brightest in its neighbourhood
+    assert np.argmax(plain.image) == np.argmax(bent.image)
+
+
+def test_snr_is_drawn_inside_the_range():
+    snrs = [
+        t["snr"] for s in range(20) for t in make_scene((64, 64), seed=s, snr_range=(2, 8)).targets
+    ]
+    assert snrs and min(snrs) >= 2 and max(snrs) <= 8
