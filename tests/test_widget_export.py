@@ -242,7 +242,7 @@ def test_lazy_nd_image_is_flattened_like_run_irsam(make_napari_viewer, tmp_path,
 
 
 def test_widget_module_does_not_import_torch():
-    """Importing torch after Qt is up can crash some GL stacks; the export never needs it."""
+    """The export needs no model: opening it inside a running napari must stay light."""
     import subprocess
     import sys
 

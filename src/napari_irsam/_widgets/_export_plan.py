@@ -264,8 +264,8 @@ def _init_for(provenance: dict[str, Any]) -> str:
 def _has_bundled_default() -> bool:
     """Whether this build ships the ``default`` checkpoint.
 
-    Read from ``weights/registry.json`` directly: importing :mod:`napari_irsam.model` would import
-    torch, which this widget otherwise never needs.
+    Read from ``weights/registry.json`` directly (same rule as ``weights.bundled_default``):
+    importing :mod:`napari_irsam.model` would import torch, which this widget never needs.
     """
     weights = Path(__file__).resolve().parent.parent / "weights"
     try:

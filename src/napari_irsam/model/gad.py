@@ -22,10 +22,10 @@ from torch import nn
 
 from ._sam_modeling import sam_modeling
 
-LayerNorm2d = sam_modeling().common.LayerNorm2d
-MLP = sam_modeling().mask_decoder.MLP
-MaskDecoder = sam_modeling().mask_decoder.MaskDecoder
-TwoWayTransformer = sam_modeling().transformer.TwoWayTransformer
+_sam = sam_modeling()
+LayerNorm2d = _sam.common.LayerNorm2d
+MLP, MaskDecoder = _sam.mask_decoder.MLP, _sam.mask_decoder.MaskDecoder
+TwoWayTransformer = _sam.transformer.TwoWayTransformer
 
 GadMode = Literal["deep", "shallow", "both"]
 INTERM_CHANNELS = 160
