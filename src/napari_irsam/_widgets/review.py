@@ -174,7 +174,10 @@ class ReviewWidget(ReviewActions, ReviewForm):
             if self._ask(car, image):
                 self.restore(car, image)
                 return
-            kept = car.set_aside()
+            try:
+                kept = car.set_aside()
+            except OSError as exc:  # the old review stays where it is; nothing starts
+                return self._warn(f"The saved review in {car.folder} cannot be set aside ({exc}).")
             show_info(f"The previous review was kept in {kept}.")
             car = Sidecar(car.folder)
         provenance = view.metadata_subset(labels, PROVENANCE_KEYS)
@@ -370,9 +373,10 @@ class ReviewWidget(ReviewActions, ReviewForm):
         try:
             self.sidecar.save(self.state, stack, frames=frames, meta=meta)
             self._save_failed = False
-        except OSError as exc:
+        except Exception as exc:  # never raise into napari's event loop; warn once per streak
             if not self._save_failed:
-                show_warning(f"Autosave to {self.sidecar.folder} failed: {exc}.")
+                reason = " ".join(str(exc).split()).rstrip(".") or exc.__class__.__name__
+                show_warning(f"Autosave to {self.sidecar.folder} failed ({reason}).")
             self._save_failed = True
         self.labels_layer.metadata[STATE_KEY] = self.state
 

@@ -8,9 +8,10 @@ Layout of ``<source>.irsam-review/``::
                            or were edited are stored, so an autosave writes one small file + JSON
 
 Every file is written atomically (temporary file, fsync, ``os.replace``): killing the program at
-any moment leaves either the old or the new version of each file. Frames are written before the
-JSON; if a kill lands between the two, :meth:`Sidecar.load` sees a frame whose checksum is newer
-than the JSON and re-diffs it, so even that last edit comes back (its status as "edited").
+any moment leaves either the old or the new version of each file, plus perhaps an interrupted
+temporary file (``labels/.000012.<random>.npz``), which load and save ignore. Frames are written
+before the JSON; if a kill lands between the two, :meth:`Sidecar.load` sees a frame whose checksum
+is newer than the JSON and re-diffs it, so even that last edit comes back (its status as "edited").
 
 Location: a single file ``/d/seq.tif`` → ``/d/seq.tif.irsam-review/``; a folder of frames
 ``/d/run1/`` → ``/d/run1.irsam-review/``; data without a source file, or next to a source that is
@@ -37,6 +38,15 @@ from .io import atomic_write_bytes, list_image_files
 
 SUFFIX = ".irsam-review"
 STATE_FILE = "review.json"
+_FRAME_FILE = re.compile(r"([0-9]{6,})\.npz")  # not ".000012.x1y2z3.npz", a temporary file
+
+
+def frame_files(labels_dir: Path) -> dict[int, Path]:
+    """Frame index → saved labels file in ``labels_dir`` (temporary and stray files ignored)."""
+    if not labels_dir.is_dir():
+        return {}
+    found = (_FRAME_FILE.fullmatch(p.name) for p in labels_dir.iterdir())
+    return {int(m.group(1)): labels_dir / m.group(0) for m in found if m is not None}
 
 
 def image_fingerprint(image: Any) -> str:
@@ -95,6 +105,7 @@ class Sidecar:
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self._written: set[int] = set()  # frames with a file on disk
+        self._missed: set[int] | None = set()  # frames a failed save did not write (None: all)
 
     @property
     def state_path(self) -> Path:
@@ -113,13 +124,31 @@ class Sidecar:
         frames: Iterable[int] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        """Write the given frames of the (N, H, W) ``labels`` (None: all) and then the state."""
+        """Write the given frames of the (N, H, W) ``labels`` (None: all) and then the state.
+
+        Frames that a failed save (full disk, …) did not write are written again by the next one.
+        """
+        missed = self._missed
+        todo = None if frames is None or missed is None else {*(int(f) for f in frames), *missed}
+        try:
+            self._write(state, as_stack(labels), todo, meta)
+        except BaseException:
+            self._missed = todo
+            raise
+        self._missed = set()
+
+    def _write(
+        self,
+        state: ReviewState,
+        labels: np.ndarray,
+        frames: Iterable[int] | None,
+        meta: dict[str, Any] | None,
+    ) -> None:
         from .. import __version__
 
-        labels = as_stack(labels)
         if frames is None:
-            if not self._written and (self.folder / "labels").is_dir():
-                self._written = {int(p.stem) for p in (self.folder / "labels").glob("*.npz")}
+            if not self._written:
+                self._written = set(frame_files(self.folder / "labels"))
             frames = [f for f in range(len(labels)) if labels[f].any() or f in self._written]
         for f in sorted(set(int(f) for f in frames)):
             atomic_write_bytes(self.frame_path(f), _npz_bytes(labels[f]))
@@ -151,12 +180,14 @@ class Sidecar:
         doc = self.read_meta()
         state = ReviewState.from_dict(doc["state"])
         labels = np.zeros((state.n_frames, *state.frame_shape), doc.get("labels_dtype", "int32"))
-        for p in sorted((self.folder / "labels").glob("*.npz")):
-            f = int(p.stem)
+        for f, p in sorted(frame_files(self.folder / "labels").items()):
             if f >= state.n_frames:
                 continue
-            with np.load(p) as z:
-                labels[f] = z["labels"]
+            try:
+                with np.load(p) as z:
+                    labels[f] = z["labels"]
+            except Exception as exc:  # zip, pickle and shape errors have many types
+                raise ValueError(f"The saved frame {p} cannot be read ({exc}).") from exc
             self._written.add(f)
         state.sync_all(labels)  # a kill between a frame and the JSON: recover that edit
         return state, labels, doc.get("meta", {})
