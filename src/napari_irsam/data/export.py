@@ -13,9 +13,12 @@ toolboxes)::
                               export time, plugin version
 
 Splits are seeded and keep *blocks* of consecutive frames of one source together, so test frames
-are not near-duplicates of training frames. Every file is written atomically. A non-empty target
+are not near-duplicates of training frames; a frame or block once exported keeps its side in every
+later append (read back from the manifest). Every file is written atomically. A non-empty target
 folder is never overwritten: ``if_exists="error"`` (default) refuses, ``"append"`` adds only
-samples whose (image, mask) content is new, ``"new"`` writes to ``<out>_2``, ``<out>_3``, ….
+samples that are new, ``"new"`` writes to ``<out>_2``, ``<out>_3``, …. A sample is a duplicate
+when its source, stored pixels and mask pixels are (``pixels_sha256``; not the PNG bytes, which
+depend on the encoder) — within one export too.
 Appending is only allowed into a folder written by this function (it has a ``manifest.json``).
 Every problem the user can fix (bad path, nothing to export, shapes) is a one-sentence
 ``ValueError``.
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .io import atomic_write_bytes
+from .split import SPLIT_BLOCK, previous_sides, split_blocks
 
 
 @dataclass
@@ -51,6 +55,38 @@ def _png_bytes(arr: np.ndarray) -> bytes:
     import imageio.v3 as iio
 
     return iio.imwrite("<bytes>", arr, extension=".png")
+
+
+def pixel_key(source: str, image: np.ndarray, mask: np.ndarray) -> str:
+    """sha256 of a sample's content: its source, stored pixels (dtype, shape, values) and mask
+    (> 0), whatever the PNG encoder makes of them."""
+    img = np.ascontiguousarray(image)
+    img = img.astype(img.dtype.newbyteorder("<"), copy=False)  # 16-bit: one byte order
+    msk = np.asarray(mask) > 0
+    h = hashlib.sha256(f"napari-irsam-sample-1\0{source}\0".encode())
+    h.update(f"{img.dtype.name}{img.shape}|{msk.shape}\0".encode())
+    h.update(img.tobytes())
+    h.update(np.packbits(msk).tobytes())
+    return h.hexdigest()
+
+
+def _known_keys(folder: Path, samples: list[dict[str, Any]]) -> set[str]:
+    """:func:`pixel_key` of every sample exported before; older manifests lack the key, so their
+    PNGs are decoded (a missing or damaged file cannot be compared and is passed over)."""
+    import imageio.v3 as iio
+
+    keys = set()
+    for s in samples:
+        key = s.get("pixels_sha256")
+        if key is None:
+            try:
+                img = iio.imread(folder / "images" / f"{s['name']}.png")
+                msk = iio.imread(folder / "masks" / f"{s['name']}.png")
+            except Exception:  # decoders raise many types
+                continue
+            key = pixel_key(str(s.get("source", "")), img, msk)
+        keys.add(key)
+    return keys
 
 
 def _to_storable(frame: np.ndarray) -> np.ndarray:
@@ -109,45 +145,6 @@ def check_target(out: str | os.PathLike[str], if_exists: str = "error") -> Path:
                 "nothing can be appended to it; choose a new folder."
             )
     return out
-
-
-def split_blocks(
-    groups: Sequence[str],
-    test_ratio: float,
-    seed: int,
-    block: int = 10,
-    positions: Sequence[int] | None = None,
-) -> list[bool]:
-    """Per-sample test flag; the samples of one block go to the same side.
-
-    Without ``positions``: consecutive runs of ≤ ``block`` samples of one group form a block.
-    With ``positions`` (frame indices in their sequence): frames ``0–9``, ``10–19``, … of one
-    group form a block, however sparsely they were picked (e.g. only reviewed frames).
-    """
-    block_of: list[int] = []
-    if positions is not None:
-        ids: dict[tuple[str, int], int] = {}
-        for g, pos in zip(groups, positions, strict=True):
-            block_of.append(ids.setdefault((g, int(pos) // block), len(ids)))
-        k = len(ids) - 1
-    else:
-        k, prev, run = -1, None, 0
-        for g in groups:
-            run = run + 1 if g == prev and run < block else 1
-            if run == 1:
-                k += 1
-            block_of.append(k)
-            prev = g
-    n_blocks = k + 1
-    order = np.random.default_rng(seed).permutation(n_blocks)
-    sizes = np.bincount(block_of, minlength=n_blocks)
-    target, test_blocks, total = test_ratio * len(groups), set(), 0
-    for b in order:
-        if total >= target or len(test_blocks) == n_blocks - 1:  # keep ≥ 1 training block
-            break
-        test_blocks.add(int(b))
-        total += sizes[b]
-    return [b in test_blocks for b in block_of]
 
 
 def export_training_set(
@@ -229,29 +226,39 @@ def export_training_set(
                 f"{manifest_path} is damaged ({exc.__class__.__name__}), so nothing can be "
                 "appended to it; choose a new folder."
             ) from exc
-    seen = {(s["image_sha256"], s["mask_sha256"]) for s in old["samples"]}
+    seen = _known_keys(folder, old["samples"])
     used_names = {s["name"] for s in old["samples"]}
     if (folder / "images").is_dir():  # never replace a file the manifest does not know
-        used_names |= {p.stem for p in (folder / "images").iterdir()}
+        used_names |= {p.stem for p in (folder / "images").iterdir() if not p.name.startswith(".")}
     export_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
     export_no = len(old.get("exports", [])) + 1
 
+    block = int(old.get("split_block", SPLIT_BLOCK))
+    frame_side, block_side = previous_sides(old["samples"], block)
     is_test = split_blocks(
         [str(groups[i]) for i in keep],
         test_ratio,
         seed,
+        block=block,
         positions=[int(frame_indices[i]) for i in keep],
+        fixed=[
+            frame_side.get(
+                (str(sources[i]), int(frame_indices[i])),
+                block_side.get((str(groups[i]), int(frame_indices[i]) // block)),
+            )
+            for i in keep
+        ],
     )
     samples, written, skipped = list(old["samples"]), [], []
     try:
         for done, (flag, i) in enumerate(zip(is_test, keep), start=1):
             stored = _to_storable(images[i])
-            img_b = _png_bytes(stored)
-            msk_b = _png_bytes(np.where(masks[i] > 0, 255, 0).astype(np.uint8))
-            key = (hashlib.sha256(img_b).hexdigest(), hashlib.sha256(msk_b).hexdigest())
+            mask = np.where(masks[i] > 0, 255, 0).astype(np.uint8)
+            key = pixel_key(str(sources[i]), stored, mask)
             if key in seen:
                 skipped.append(str(names[i]))
             else:
+                img_b, msk_b = _png_bytes(stored), _png_bytes(mask)
                 base = _safe_name(names[i])
                 name, k = base, 2
                 while name in used_names:
@@ -264,13 +271,15 @@ def export_training_set(
                 sample = {
                     "name": name,
                     "source": sources[i],
+                    "group": str(groups[i]),
                     "frame_index": int(frame_indices[i]),
                     "reviewed": bool(reviewed[i]),
                     "split": "test" if flag else "train",
                     "dtype": str(images[i].dtype),
                     "image_format": _image_format(stored),
-                    "image_sha256": key[0],
-                    "mask_sha256": key[1],
+                    "image_sha256": hashlib.sha256(img_b).hexdigest(),
+                    "mask_sha256": hashlib.sha256(msk_b).hexdigest(),
+                    "pixels_sha256": key,
                     "export": export_no,
                 }
                 if frame_statuses is not None:
@@ -300,6 +309,7 @@ def export_training_set(
             "reviewed_only": reviewed_only,
             "test_ratio": test_ratio,
             "seed": seed,
+            "split_block": block,
             "samples": samples,
             "split_files_sha256": split_files,
             "exports": old.get("exports", [])
