@@ -88,8 +88,8 @@ class IRSTDDataset:
                 names = sorted(
                     p.stem
                     for p in (self.root / "images").iterdir()
-                    if p.suffix.lower() in IMAGE_SUFFIXES
-                )
+                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                )  # ".x.k2j4.png": a temporary file left by an interrupted export
             else:
                 names = read_split(self.root, split)
         self.names = list(names)
