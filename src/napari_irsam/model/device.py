@@ -45,16 +45,32 @@ def select_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, on any device.
+
+    Raises:
+        ValueError: anything else (one sentence naming the accepted values).
+    """
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'fp32', 'fp16' or 'bf16', got {precision!r}.")
+    return precision
+
+
 @contextlib.contextmanager
 def autocast_for(device: torch.device, precision: str = "fp32") -> Iterator[None]:
-    """Mixed precision on GPU (``"fp16"``/``"bf16"``); a no-op for ``"fp32"`` and on the CPU."""
+    """Mixed precision on GPU (``"fp16"``/``"bf16"``); a no-op for ``"fp32"`` and on the CPU.
+
+    An invalid ``precision`` raises a ``ValueError`` on every device, the CPU included.
+    """
+    check_precision(precision)
     if precision == "fp32" or device.type != "cuda":
         yield
         return
-    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
-    if precision not in dtypes:
-        raise ValueError(f"precision must be 'fp32', 'fp16' or 'bf16', got {precision!r}.")
-    with torch.autocast(device_type="cuda", dtype=dtypes[precision]):
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    with torch.autocast(device_type="cuda", dtype=dtype):
         yield
 
 
