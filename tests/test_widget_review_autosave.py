@@ -108,3 +108,26 @@ def test_restore_next_to_an_interrupted_autosave_file(make_napari_viewer, sequen
     assert warnings == []
     status = _statuses(folder / "review.json")
     assert status[keys[0]] == "rejected" and status[keys[-1]] == "rejected"
+
+
+def test_a_review_that_cannot_be_set_aside_is_kept_and_nothing_starts(
+    make_napari_viewer, sequence, warnings, monkeypatch
+):
+    viewer, widget = _open(make_napari_viewer, *sequence)
+    widget.start_button.click()
+    folder = Path(viewer.layers[MASK].metadata[SIDECAR_KEY])
+    saved = (folder / "review.json").read_bytes()
+    widget.close()
+    viewer2 = make_napari_viewer()
+    viewer2.add_image(sequence[0], name="ir")
+    viewer2.add_labels(sequence[1].copy(), name=MASK)
+    widget2 = ReviewWidget(viewer2, ask_restore=lambda question: False)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self.folder))
+
+    monkeypatch.setattr(Sidecar, "set_aside", refuse)
+    widget2.start_review()  # "no" to the restore: the old review must be set aside first
+    assert widget2.state is None and len(warnings) == 1
+    assert "cannot be set aside" in warnings[0] and "\n" not in warnings[0]
+    assert (folder / "review.json").read_bytes() == saved
