@@ -51,9 +51,9 @@ def _as_grey(frame: np.ndarray) -> np.ndarray:
         raise ValueError(f"A frame must hold real numbers, not {arr.dtype}.")
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    if arr.ndim != 2 or min(arr.shape) < 3:
+    if arr.ndim != 2 or min(arr.shape) < 2:  # the same minimum as IRSAM
         raise ValueError(
-            f"A detector needs a 2-D frame of at least 3×3 pixels, got shape {np.shape(frame)}."
+            f"A detector needs a 2-D frame of at least 2×2 pixels, got shape {np.shape(frame)}."
         )
     out = arr.astype(np.float32)
     bad = ~np.isfinite(out)
