@@ -51,9 +51,10 @@ def test_diff_marks_edited_added_rejected_and_undo_restores():
     assert st.targets[(0, 1)].area == 5
     lab[0] = before  # napari undo: target 2 back exactly as it was → its old status
     st.sync_frame(0, lab[0])
-    assert st.targets[(0, 2)].status == "pending" and st.targets[(0, 7)].status == "rejected"
+    assert st.targets[(0, 2)].status == "pending"
+    assert (0, 7) not in st.targets  # drawn and undone: it never existed (not "rejected")
     assert st.targets[(0, 1)].status == "accepted" and st.targets[(0, 1)].area == 4
-    assert st.counts() == {"pending": 2, "accepted": 1, "rejected": 1, "added": 0, "edited": 0}
+    assert st.counts() == {"pending": 2, "accepted": 1, "rejected": 0, "added": 0, "edited": 0}
 
 
 def test_mark_reviewed_accepts_pending_and_progress():
@@ -87,3 +88,41 @@ def test_2d_and_huge_sparse_ids():
     st = ReviewState.from_labels(lab)
     assert sorted(k for k in st.targets) == [(0, 5), (0, 2_000_000_000)]
     assert st.targets[(0, 2_000_000_000)].area == 4
+
+
+def test_a_target_drawn_then_erased_is_dropped_not_rejected():
+    lab = _labels()
+    st = ReviewState.from_labels(lab)
+    frame = lab[2].copy()
+    frame[8:11, 8:11] = 7  # painted by hand
+    assert [t.status for t in st.sync_frame(2, frame)] == ["added"]
+    frame[8:11, 8:11] = 0  # and erased again
+    changed = st.sync_frame(2, frame)
+    assert [t.key for t in changed] == [(2, 7)] and (2, 7) not in st.targets
+    assert st.counts()["added"] == 0 and st.counts()["rejected"] == 0
+    frame[8:11, 8:11] = 7  # undo of the erase: added again
+    assert [t.status for t in st.sync_frame(2, frame)] == ["added"]
+    model = lab[0].copy()  # a model target erased stays a rejection
+    model[model == 2] = 0
+    st.sync_frame(0, model)
+    assert st.targets[(0, 2)].status == "rejected" and st.counts()["rejected"] == 1
+
+
+def test_model_rerun_frames_come_back_pending_and_protected_frames():
+    lab = _labels()
+    st = ReviewState.from_labels(lab)
+    assert st.protected_frames() == []
+    st.mark_reviewed(0)
+    edited = lab[1].copy()
+    edited[5:7, 5:8] = 3
+    st.sync_frame(1, edited)
+    assert st.protected_frames() == [0, 1]
+    rerun = np.zeros((20, 20), np.int32)
+    rerun[14:16, 14:16] = 9  # the model's new output for frame 0
+    st.expect_model_output([0])
+    changed = st.sync_frame(0, rerun)
+    assert {t.key for t in changed} == {(0, 1), (0, 2), (0, 9)}
+    assert [(t.key, t.status) for t in st.frame_targets(0)] == [((0, 9), "pending")]
+    assert not st.reviewed[0] and st.model_frames == set() and st.protected_frames() == [1]
+    assert st.counts()["rejected"] == 0 and st.new_id() >= 10
+    assert st.sync_frame(0, rerun) == []  # an ordinary diff again

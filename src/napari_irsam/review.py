@@ -16,7 +16,13 @@ Model
   ``added``, ids whose pixels changed are ``edited``, ids that vanished are ``rejected``; a target
   whose pixels return exactly to their state before an edit or rejection (napari undo) gets its
   previous status back.
+  A target the annotator drew (``added``) and then erased again is dropped: it never existed,
+  so it is counted neither as added nor as rejected.
 * Marking a frame reviewed accepts its remaining pending targets.
+* Frames re-segmented by the model ("Run IRSAM" into a mask under review) are announced with
+  :meth:`ReviewState.expect_model_output`; their next sync rebuilds them as fresh ``pending``
+  targets (the frame is no longer reviewed) instead of diffing them as hand edits.
+  :meth:`ReviewState.protected_frames` lists the frames that hold the annotator's work.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from scipy import ndimage
 
 STATUSES = ("pending", "accepted", "rejected", "added", "edited")
 FORMAT_VERSION = 1
+#: key of the live :class:`ReviewState` in the reviewed mask layer's metadata
+STATE_KEY = "napari_irsam.review_state"
 
 
 @dataclass
@@ -98,6 +106,8 @@ class ReviewState:
     crcs: list[int] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     next_id: int = 1
+    #: frames whose next sync is fresh model output (see :meth:`expect_model_output`); not saved
+    model_frames: set[int] = field(default_factory=set)
 
     # ---------------------------------------------------------------------------- building
     @classmethod
@@ -149,6 +159,13 @@ class ReviewState:
                 return f
         return None
 
+    def protected_frames(self) -> list[int]:
+        """Frames holding the annotator's work: marked reviewed, or with a target that is not
+        ``pending`` (accepted, rejected, added or edited)."""
+        out = {f for f, r in enumerate(self.reviewed) if r}
+        out |= {t.frame for t in self.targets.values() if t.status != "pending"}
+        return sorted(out)
+
     def new_id(self, labels: np.ndarray | None = None) -> int:
         """A label id used by no target of the stack (nor by ``labels``), and never before."""
         top = 0 if labels is None else int(np.asarray(labels).max(initial=0))
@@ -182,14 +199,37 @@ class ReviewState:
                     done.append(t)
         return done
 
+    def expect_model_output(self, frames: Any) -> None:
+        """The model is about to rewrite ``frames``: their next :meth:`sync_frame` (or
+        :meth:`reset_frame`) rebuilds them as fresh ``pending`` targets."""
+        self.model_frames |= {int(f) for f in frames}
+
+    def reset_frame(
+        self, frame: int, labels: np.ndarray, prob: np.ndarray | None = None
+    ) -> tuple[list[Target], list[Target]]:
+        """Replace every record of ``frame`` by ``pending`` targets of ``labels`` (model output);
+        the frame is no longer reviewed. Returns (records dropped, records created)."""
+        dropped = [self.targets.pop(t.key) for t in self.frame_targets(frame)]
+        self.reviewed[frame] = False
+        self._ingest(frame, labels, prob, status="pending")
+        self.next_id = max(self.next_id, int(np.asarray(labels).max(initial=0)) + 1)
+        self.model_frames.discard(frame)
+        return dropped, self.frame_targets(frame)
+
     def sync_frame(
         self, frame: int, labels: np.ndarray, prob: np.ndarray | None = None
     ) -> list[Target]:
         """Diff the (H, W) ``labels`` of ``frame`` against the last known version.
 
-        Returns the targets whose record changed (new, edited, removed or restored). A frame whose
-        checksum did not change is skipped in O(H·W) without measuring.
+        Returns the targets whose record changed (new, edited, removed or restored); an ``added``
+        target that vanished is returned but no longer in :attr:`targets` (dropped). A frame whose
+        checksum did not change is skipped in O(H·W) without measuring. A frame announced by
+        :meth:`expect_model_output` is rebuilt by :meth:`reset_frame` instead (dropped and new
+        records returned).
         """
+        if frame in self.model_frames:
+            dropped, new = self.reset_frame(frame, labels, prob)
+            return dropped + new
         crc = frame_crc(labels)
         if crc == self.crcs[frame]:
             return []
@@ -218,7 +258,10 @@ class ReviewState:
                 t.peak_score = peak if peak is not None else t.peak_score
             changed.append(t)
         for t in self.frame_targets(frame):
-            if t.target_id not in now and t.status != "rejected":
+            if t.target_id not in now and t.status == "added":  # drawn, then erased again
+                del self.targets[t.key]
+                changed.append(t)
+            elif t.target_id not in now and t.status != "rejected":
                 if t.prev_status is None:
                     t.prev_status, t.prev_fingerprint = t.status, t.fingerprint
                 t.status = "rejected"

@@ -1,7 +1,12 @@
 """Output layers of "Run IRSAM": created once per source image, updated in place.
 
 Each output has the source stack's shape (frames not processed yet are zero) and the source's
-scale/translate, and is named ``"<title> [<image>]"`` so a re-run finds and reuses it.
+scale/translate, and is named ``"<title> [<image>]"`` so a re-run finds and reuses it. Layers are
+found by name and checked with ``isinstance``: a widget opened from the Plugins menu sees napari's
+``PublicOnlyProxy`` of each layer, for which ``type(layer)`` is the proxy class.
+
+A mask under review ("Review targets" keeps its state in the layer's metadata) is told which
+frames the model rewrites, so the review rebuilds them as fresh pending targets.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
+from ..review import STATE_KEY
 from ..segment import FrameDone, FrameOutput, RunStarted, label_targets
 
 
@@ -60,6 +66,8 @@ class OutputLayers:
         data_shape = source.data.shape[:-1] if source.rgb else source.data.shape
         self.shape: tuple[int, ...] = tuple(int(s) for s in data_shape)  # (…, H, W)
         self.layers: dict[str, Layer] = {}
+        self.created: list[str] = []  # fields whose layer this run added to the viewer
+        self.selected = False  # the mask was made the active layer after they were built
         self.flat: dict[str, np.ndarray] = {}  # (N, H, W[, 3]) views of each layer's data
         self.next_label = 1
         self.run: dict[str, Any] = {}
@@ -74,7 +82,7 @@ class OutputLayers:
         if name not in self.viewer.layers:
             return None
         layer = self.viewer.layers[name]
-        return layer if type(layer) is kind.layer_type else None
+        return layer if isinstance(layer, kind.layer_type) else None
 
     def start(self, event: RunStarted) -> list[str]:
         """Plan the layers this run writes; returns the titles of outputs it will not produce.
@@ -123,6 +131,7 @@ class OutputLayers:
             data = np.zeros(full, kind.dtype)
             if layer is None:
                 layer = self._add(kind, name, data)
+                self.created.append(kind.field)
             else:  # the source changed shape: same layer object, fresh data
                 layer.data = data
                 layer.metadata.pop("processed_frames", None)
@@ -163,6 +172,9 @@ class OutputLayers:
             if fld == "mask":
                 labels = label_targets(out.mask, self.next_label)
                 self.next_label = max(self.next_label, int(labels.max()) + 1)
+                review = layer.metadata.get(STATE_KEY)
+                if hasattr(review, "expect_model_output"):
+                    review.expect_model_output([i])  # before the pixels change
                 self.flat[fld][i] = labels
             else:
                 value = getattr(out, fld)
@@ -200,3 +212,26 @@ class OutputLayers:
         md.update({k: v for k, v in self.run.items() if k != "frames"})
         md["processed_frames"] = sorted(processed)
         md["source_layer"] = self.source.name
+
+
+# ------------------------------------------------------------------ an image layer as a stack
+def lead_shape(layer: Any) -> tuple[int, ...]:
+    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
+    return tuple(int(s) for s in shape[:-2])
+
+
+def frame_hw(layer: Any) -> tuple[int, int]:
+    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
+    return int(shape[-2]), int(shape[-1])
+
+
+def frame_count(layer: Any) -> int:
+    return int(np.prod(lead_shape(layer), dtype=np.int64))
+
+
+def flat_stack(layer: Any) -> Any:
+    """(…, H, W[, C]) layer data → (N, H, W[, C]) (a view for numpy; lazy for dask)."""
+    data = layer.data
+    h, w = frame_hw(layer)
+    tail = (h, w, data.shape[-1]) if layer.rgb else (h, w)
+    return data.reshape((frame_count(layer), *tail))

@@ -77,8 +77,13 @@ class TargetTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        # every column as wide as its contents except the centroid, which takes what is left
+        # (elided, full text in its tooltip): in a narrow dock the status column stays whole
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("centroid"), QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setSortingEnabled(True)
         self.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self._first: dict[tuple[int, int], QTableWidgetItem] = {}  # key → its column-0 item
@@ -103,6 +108,13 @@ class TargetTable(QTableWidget):
         if keep is not None:
             self.select_key(keep, quiet=True)
 
+    def remove_keys(self, keys: Iterable[tuple[int, int]]) -> None:
+        """Drop the rows of these targets (records the review no longer has)."""
+        for key in keys:
+            first = self._first.pop(key, None)
+            if first is not None:
+                self.removeRow(first.row())
+
     def _upsert(self, targets: list[Target]) -> None:
         for t in targets:
             first = self._first.get(t.key)
@@ -121,6 +133,8 @@ class TargetTable(QTableWidget):
                     self.setItem(row, col, item)
                 if col == len(COLUMNS) - 1:
                     item.setForeground(QBrush(QColor(STATUS_COLOURS[t.status])))
+                elif COLUMNS[col] == "centroid":
+                    item.setToolTip(text)
             first = self.item(row, 0)
             first.setData(KEY_ROLE, t.key)
             self._first[t.key] = first

@@ -20,6 +20,18 @@ def output_name(title: str, image_name: str) -> str:
     return f"{title} [{image_name}]"
 
 
+def same_layer(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same napari layer.
+
+    A widget opened from the Plugins menu gets a ``PublicOnlyProxy`` of the viewer: layers reached
+    through it are proxies, layers in events and iterations are not, so ``a is b`` is unreliable.
+    ``unique_id`` is public, the same through the proxy, and never reused.
+    """
+    if a is None or b is None:
+        return False
+    return getattr(a, "unique_id", object()) == getattr(b, "unique_id", object())
+
+
 def data_shape(layer: Any) -> tuple[int, ...]:
     """(…, H, W) of a layer's data (the RGB channel axis of an RGB image left out)."""
     shape = layer.data.shape[:-1] if getattr(layer, "rgb", False) else layer.data.shape

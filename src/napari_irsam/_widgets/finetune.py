@@ -3,17 +3,27 @@
 Thin: the work is :func:`napari_irsam.training.train.train` (a generator of events); this module
 builds the form, shows progress and a live loss curve, cancels between steps (the last finished
 epoch's checkpoint stays on disk) and hands the best checkpoint to "Run IRSAM".
+
+Loading the data and the model can take a minute before the first step: a napari progress bar
+(indeterminate) and the elapsed seconds show meanwhile. Every failure is one sentence in one napari
+notification and in the status line: the training generator's exceptions are caught inside the
+worker (napari's worker would otherwise add a second notification with a traceback, and re-raise
+in the Qt event loop, which aborts the process without napari's exception hook).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QPointF, Qt
+from qtpy.QtCore import QPointF, Qt, QTimer
 from qtpy.QtGui import QPainter, QPen, QPolygonF
 from qtpy.QtWidgets import (
     QComboBox,
@@ -32,7 +42,32 @@ from ..model import available_devices
 from ..model.weights import bundled_default
 from ..training.train import TrainConfig, TrainEvent, train
 
+log = logging.getLogger(__name__)
+
 FROM_INIT = "as start checkpoint"
+LOADING = "Loading data and model…"
+
+
+@dataclass
+class _Failed:
+    """What the worker yields instead of raising (see the module docstring)."""
+
+    error: Exception
+
+
+def _job(cfg: TrainConfig) -> Iterator[TrainEvent | _Failed]:
+    try:
+        yield from train(cfg)
+    except Exception as exc:  # noqa: BLE001 (reported as one notification by the widget)
+        yield _Failed(exc)
+
+
+def _sentence(exc: Exception) -> str:
+    """One line for the user: input errors as they are, anything else prefixed."""
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    if isinstance(exc, (ValueError, FileNotFoundError)):
+        return text
+    return f"Fine-tuning failed: {exc.__class__.__name__}: {text}"
 
 
 class LossPlot(QWidget):
@@ -74,6 +109,13 @@ class FinetuneWidget(QWidget):
         self.worker: GeneratorWorker | None = None
         self.best: str | None = None
         self._progress: progress | None = None
+        self._cancelled = False
+        self._failed = False
+        self._run_folder: Path | None = None
+        self._t0 = 0.0
+        self._ticker = QTimer(self)  # elapsed seconds while data and model load
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._tick)
 
         self.dataset_edit = QLineEdit()
         self.dataset_edit.setPlaceholderText("exported folder with images/, masks/, splits/")
@@ -140,6 +182,11 @@ class FinetuneWidget(QWidget):
         dataset = self.dataset_edit.text().strip()
         if not dataset or not Path(dataset).is_dir():
             raise ValueError(f"Choose an existing dataset folder (got {dataset!r}).")
+        if not ((Path(dataset) / "images").is_dir() and (Path(dataset) / "masks").is_dir()):
+            raise ValueError(
+                f"{dataset} has no images/ and masks/ folders; choose a folder made by "
+                "'Export training set' (or any IRSTD-layout dataset)."
+            )
         split = "train" if (Path(dataset) / "splits" / "train.txt").is_file() else None
         return TrainConfig(
             dataset=dataset,
@@ -154,33 +201,63 @@ class FinetuneWidget(QWidget):
             device=self.device_combo.currentText(),
         )
 
+    def _fail(self, message: str) -> None:
+        self.status.setText(message)
+        show_error(message)
+
     def start(self) -> None:
+        if self.worker is not None:
+            return
         try:
             cfg = self.config()
         except ValueError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return
         self.plot.values.clear()
         self.best = None
+        self._cancelled = self._failed = False
+        self._run_folder = Path(cfg.out)
         self.load_button.setEnabled(False)
-        self.worker = create_worker(train, cfg, _start_thread=False)
+        self.worker = create_worker(_job, cfg, _start_thread=False, _ignore_errors=True)
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText("loading data and model…")
+        self._progress = progress(total=0, desc="Fine-tune IRSAM: loading data and model")
+        self._t0 = time.monotonic()
+        self._tick()
+        self._ticker.start()
         self.worker.start()
+
+    def _tick(self) -> None:
+        self.status.setText(f"{LOADING} ({time.monotonic() - self._t0:.0f} s)")
+
+    def _close_progress(self) -> None:
+        self._ticker.stop()
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
 
     def cancel(self) -> None:
         if self.worker is not None:
+            self._cancelled = True
             self.worker.quit()
-            self.status.setText("cancelling after the current step…")
+            self.cancel_button.setEnabled(False)
+            self._ticker.stop()
+            self.status.setText("Cancelling after the current step…")
 
-    def _on_event(self, ev: TrainEvent) -> None:
-        if ev.kind == "start":
-            self._progress = progress(total=ev.total_steps, desc="Fine-tune IRSAM")
-            self._progress.update(ev.step)
+    def _on_event(self, ev: TrainEvent | _Failed) -> None:
+        if isinstance(ev, _Failed):
+            self._on_error(ev.error)
+        elif ev.kind == "start":
+            self._close_progress()
+            bar = progress(total=ev.total_steps, desc="Fine-tune IRSAM")
+            if self.worker is None:  # napari's bar processes events: the run may have ended
+                bar.close()
+                return
+            self._progress = bar
+            bar.update(ev.step)
         elif ev.kind == "step":
             self.plot.add(ev.loss)
             if self._progress is not None:
@@ -195,18 +272,32 @@ class FinetuneWidget(QWidget):
             self.best = ev.checkpoint
 
     def _on_error(self, exc: Exception) -> None:
-        show_error(f"Fine-tuning failed: {exc}")
+        log.debug("Fine-tuning failed", exc_info=exc)
+        self._failed = True
+        self._close_progress()
+        self._fail(_sentence(exc))
 
     def _on_finished(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        self._close_progress()
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.worker = None
+        if self._failed:
+            return
         if self.best and Path(self.best).is_file():
             self.load_button.setEnabled(True)
-            show_info(f"Fine-tuning finished; best checkpoint: {self.best}")
-        self.worker = None
+        last = self._run_folder / "last.pt" if self._run_folder is not None else None
+        if self._cancelled:
+            if last is not None and last.is_file():
+                message = f"Fine-tuning cancelled; the last finished epoch is saved in {last}."
+            else:
+                message = "Fine-tuning cancelled before an epoch finished; nothing was saved."
+        elif self.best and Path(self.best).is_file():
+            message = f"Fine-tuning finished; best checkpoint: {self.best}"
+        else:
+            return
+        self.status.setText(message)
+        show_info(message)
 
     def load_into_run_widget(self) -> bool:
         """Hand the best checkpoint to a docked "Run IRSAM" widget; returns whether one was found."""

@@ -21,24 +21,23 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QEvent, QTimer
-from qtpy.QtWidgets import QMessageBox
 
 from ..data.sidecar import Sidecar, default_location, image_fingerprint
-from ..review import ReviewState, Target
+from ..review import STATE_KEY, ReviewState, Target
 from . import _review_view as view
 from ._review_actions import ReviewActions
+from ._review_restore import ReviewRestore
 from ._review_ui import SHORTCUTS, ReviewForm
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PROVENANCE_KEYS", "SHORTCUTS", "SIDECAR_KEY", "STATE_KEY", "ReviewWidget"]
 
-STATE_KEY = "napari_irsam.review_state"
 SIDECAR_KEY = "napari_irsam.review_sidecar"
 PROVENANCE_KEYS = ("model_id", "checkpoint_sha256", "threshold", "config", "mode", "device")
 
 
-class ReviewWidget(ReviewActions, ReviewForm):
+class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
     """Dock widget reviewing the targets of a mask (Labels) layer made from an image layer.
 
     Args:
@@ -121,7 +120,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
         if prefer or image.name != self._picked_for:
             self.prefer_outputs(image.name)
             self._picked_for = image.name
-        if image is not self.image_layer:
+        if not view.same_layer(image, self.image_layer):
             self._offer_restore(image)
 
     # ------------------------------------------------------------------------------ starting
@@ -156,6 +155,10 @@ class ReviewWidget(ReviewActions, ReviewForm):
         self.status.setText(message)
         return None
 
+    def _note(self, message: str, warning: bool = False) -> None:
+        """A napari notification only (the status line is left as it is)."""
+        (show_warning if warning else show_info)(message)
+
     def _info(self, message: str) -> None:
         show_info(message)
         self.status.setText(message)
@@ -185,69 +188,6 @@ class ReviewWidget(ReviewActions, ReviewForm):
         state = ReviewState.from_labels(view.flat(labels), prob_flat, provenance)
         self._bind(image, labels, prob, state, car)
         self._save(None)
-
-    # ------------------------------------------------------------------------------ restoring
-    def _ask_dialog(self, question: str) -> bool:
-        answer = QMessageBox.question(self, "Restore review", question)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def _ask(self, car: Sidecar, image: Image) -> bool:
-        self._offered.add(str(car.folder))
-        try:
-            summary = car.summary()
-        except (ValueError, KeyError) as exc:
-            show_warning(f"The saved review in {car.folder} cannot be read ({exc}).")
-            return False
-        return bool(
-            self.ask_restore(f"A saved review of {image.name!r} exists ({summary}). Restore it?")
-        )
-
-    def _offer_restore(self, image: Image) -> None:
-        try:
-            car = Sidecar(self._location(image))
-        except Exception:  # lazy data that cannot be read: no offer, no crash
-            log.debug("no sidecar location for %s", image.name, exc_info=True)
-            return
-        if car.exists() and str(car.folder) not in self._offered and self._ask(car, image):
-            self.restore(car, image)
-
-    def restore(self, car: Sidecar, image: Image) -> bool:
-        """Load a saved review into its mask layer (created if missing) and the table."""
-        try:
-            state, labels, meta = car.load()
-        except (ValueError, KeyError, OSError) as exc:
-            self._warn(f"The saved review in {car.folder} cannot be read ({exc}).")
-            return False
-        shape = view.data_shape(image)
-        if (state.n_frames, *state.frame_shape) != (view.n_frames(image), *shape[-2:]):
-            self._warn(
-                f"The saved review is for {state.n_frames} frame(s) of {state.frame_shape}, "
-                f"not {image.name!r} {shape}; not restored."
-            )
-            return False
-        name = meta.get("labels_layer") or view.output_name("IRSAM mask", image.name)
-        layer = self._layer(name, Labels)
-        data = labels.reshape(shape)
-        self._busy = True
-        try:
-            if layer is not None and view.data_shape(layer) == shape:
-                layer.data = data.astype(layer.data.dtype, copy=False)
-            else:
-                if layer is not None:
-                    name = f"{name} (restored)"
-                layer = self.viewer.add_labels(
-                    data, name=name, scale=image.scale, translate=image.translate
-                )
-        finally:
-            self._busy = False
-        prob = self._layer(self.prob_combo.currentText(), Image)
-        if prob is not None and view.data_shape(prob) != shape:
-            prob = None
-        self._bind(image, layer, prob, state, car)
-        self.image_combo.setCurrentText(image.name)
-        self.labels_combo.setCurrentText(layer.name)
-        show_info(f"Review restored: {state.progress_line()}.")
-        return True
 
     def _bind(
         self,
@@ -288,11 +228,23 @@ class ReviewWidget(ReviewActions, ReviewForm):
         self.state = None
 
     def _on_layer_removed(self, event: Any) -> None:
-        if self.labels_layer is not None and event.value is self.labels_layer:
-            folder = self.sidecar.folder if self.sidecar is not None else "?"
-            self._unbind_labels()
-            self.table.set_targets([])
-            self.status.setText(f"The mask layer was removed; its review is saved in {folder}.")
+        """Removing the mask or the image under review ends the review (it stays saved)."""
+        gone = getattr(event, "value", None)
+        if view.same_layer(gone, self.prob_layer):
+            self.prob_layer = None
+        if self.state is None or not (
+            view.same_layer(gone, self.labels_layer) or view.same_layer(gone, self.image_layer)
+        ):
+            return
+        what = "mask" if view.same_layer(gone, self.labels_layer) else "image"
+        folder = self.sidecar.folder if self.sidecar is not None else "?"
+        if self.add_mode:
+            self.toggle_add_mode(False)
+        self._unbind_labels()
+        self.image_layer = self.prob_layer = None
+        self.table.set_targets([])
+        self._refresh_progress()
+        self.status.setText(f"The {what} layer was removed; its review is saved in {folder}.")
 
     # ------------------------------------------------------------------------------ syncing
     def _prob_frame(self, frame: int) -> np.ndarray | None:
@@ -304,13 +256,18 @@ class ReviewWidget(ReviewActions, ReviewForm):
             return []
         stack = view.flat(self.labels_layer)
         changed: list[Target] = []
-        for f in sorted(set(frames)):
-            if 0 <= f < self.state.n_frames:
-                changed += self.state.sync_frame(f, stack[f], self._prob_frame(f))
-        if changed:
+        frames = {f for f in frames if 0 <= f < self.state.n_frames}
+        rerun = frames & self.state.model_frames  # re-segmented by Run IRSAM
+        for f in sorted(frames):
+            changed += self.state.sync_frame(f, stack[f], self._prob_frame(f))
+        if changed or rerun:
             self._touched |= {t.frame for t in changed}
-            self.table.update_targets(changed)
-            self._save({t.frame for t in changed}, stack)
+            keys = {t.key for t in changed}
+            self.table.remove_keys(k for k in keys if k not in self.state.targets)
+            self.table.update_targets(
+                self.state.targets[k] for k in keys if k in self.state.targets
+            )
+            self._save({t.frame for t in changed} | rerun, stack)
             self._refresh_progress()
         return changed
 
@@ -354,7 +311,7 @@ class ReviewWidget(ReviewActions, ReviewForm):
         frames.add(view.current_frame(self.viewer, self.labels_layer))
         if len(self._touched) < 1000:
             frames |= self._touched
-        return self._sync(frames)
+        return self._sync(frames | self.state.model_frames)
 
     # ------------------------------------------------------------------------------ autosave
     def _save(self, frames: Iterable[int] | None, stack: np.ndarray | None = None) -> None:
@@ -364,6 +321,11 @@ class ReviewWidget(ReviewActions, ReviewForm):
         image = self.image_layer
         meta = {
             "labels_layer": self.labels_layer.name,
+            # the mask's own metadata (Run IRSAM's provenance, runs, frames), restored with it
+            "labels_metadata": view.metadata_subset(
+                self.labels_layer,
+                [k for k in self.labels_layer.metadata if k not in (STATE_KEY, SIDECAR_KEY)],
+            ),
             "image": {
                 "name": image.name,
                 "shape": list(view.data_shape(image)),

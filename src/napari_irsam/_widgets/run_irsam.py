@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,8 @@ from ..segment import (
     classical_detectors,
     run_segmentation,
 )
-from ._outputs import OutputLayers
+from ._outputs import OutputLayers, flat_stack, frame_count, frame_hw, lead_shape
+from ._run_guard import ask_dialog, choose_frames
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class RunIRSAMWidget(QWidget):
         self._cancelled = False
         self._done = self._total = 0  # frames of the current run
         self._layers_ready = threading.Event()
+        self._skip_note = ""  # reviewed frames this run leaves alone
+        #: ``ask_overwrite(question) -> "skip" | "overwrite" | "cancel"`` when a run would rewrite
+        #: frames of a mask under review (a dialog; tests pass a function)
+        self.ask_overwrite: Callable[[str], str] = lambda text: ask_dialog(self, text)
 
         self.image_combo = QComboBox()
         self.model_combo = QComboBox()
@@ -180,7 +185,7 @@ class RunIRSAMWidget(QWidget):
 
     def _update_range(self, *_: Any) -> None:
         layer = self.selected_image()
-        n = _frame_count(layer) if layer is not None else 1
+        n = frame_count(layer) if layer is not None else 1
         for spin in (self.start_spin, self.stop_spin):
             spin.setRange(0, max(n - 1, 0))
         self.stop_spin.setValue(max(n - 1, 0))
@@ -208,14 +213,14 @@ class RunIRSAMWidget(QWidget):
 
     def frame_indices(self, layer: Image) -> list[int]:
         """Flat stack indices chosen by the scope (leading axes are flattened, C order)."""
-        n = _frame_count(layer)
+        n = frame_count(layer)
         scope = self.scope_combo.currentText()
         if scope == "all frames":
             return list(range(n))
         if scope == "frame range":
             lo, hi = sorted((self.start_spin.value(), self.stop_spin.value()))
             return list(range(lo, min(hi, n - 1) + 1))
-        lead = _lead_shape(layer)
+        lead = lead_shape(layer)
         if not lead:
             return [0]
         pos = layer.world_to_data(self.viewer.dims.point)[: len(lead)]
@@ -233,7 +238,7 @@ class RunIRSAMWidget(QWidget):
         if layer.multiscale:
             self._fail(f"{layer.name!r} is multiscale; IRSAM runs on single-resolution images.")
             return
-        h, w = _frame_hw(layer)
+        h, w = frame_hw(layer)
         if h * w == 0 or h < 2 or w < 2:
             self._fail(
                 f"{layer.name!r} has {h}×{w} pixels per frame; IRSAM needs frames of at least "
@@ -246,9 +251,11 @@ class RunIRSAMWidget(QWidget):
             return
         if layer.rgb:
             show_info(f"{layer.name!r} is RGB(A): converted to luminance for segmentation.")
-        n = _frame_count(layer)
-        stack = _flat_stack(layer)
-        indices = self.frame_indices(layer)
+        n = frame_count(layer)
+        stack = flat_stack(layer)
+        indices = self._unprotected(layer, self.frame_indices(layer))
+        if not indices:
+            return
         spec = RunSpec(
             source, self.device_combo.currentText(), round(self.threshold_spin.value(), 4)
         )
@@ -271,6 +278,25 @@ class RunIRSAMWidget(QWidget):
         self.worker = worker
         self._set_running(True)
         worker.start()
+
+    def _unprotected(self, layer: Image, indices: list[int]) -> list[int]:
+        """The frames to run, asking before frames of a mask under review are rewritten."""
+        keep, self._skip_note, message = choose_frames(
+            self.viewer, layer, indices, self.ask_overwrite
+        )
+        if message:
+            self.status.setText(message)
+        if not keep and self._skip_note:
+            show_info(message)
+        return keep
+
+    def _select_mask(self) -> None:
+        """Once this run's layers exist: napari made the last layer added (a hidden map) the
+        active one; the annotator's brush belongs on the mask."""
+        out = self.outputs
+        if out is not None and out.created and "mask" in out.layers and not out.selected:
+            out.selected = True
+            self.viewer.layers.selection.active = out.layers["mask"]
 
     def cancel(self) -> None:
         """Stop after the frame in progress; frames already done stay in their layers."""
@@ -295,7 +321,7 @@ class RunIRSAMWidget(QWidget):
                 note = " This model has no WPMD: no WPMD layers."
             if "granularity (local)" in skipped:
                 note += " Classical detectors give a mask and a saliency map only."
-            self._note = note
+            self._note = self._skip_note + note
             self.status.setText(
                 f"Running {event.metadata.get('model_id')} on {event.total} frame(s).{note}"
             )
@@ -320,6 +346,7 @@ class RunIRSAMWidget(QWidget):
         if self.outputs is not None and self.outputs.build_next():
             QTimer.singleShot(0, self._build_step)
         else:
+            self._select_mask()
             self._layers_ready.set()
 
     def _on_error(self, exc: BaseException) -> None:
@@ -333,6 +360,7 @@ class RunIRSAMWidget(QWidget):
         if self.outputs is not None:
             while self.outputs.build_next():  # a fast run can end before its layers exist
                 pass
+            self._select_mask()
         done, total = self._done, self._total
         if self._progress is not None:
             self._progress.close()
@@ -365,25 +393,3 @@ def _job(
     yield next(events)  # RunStarted; loading errors are raised before it
     layers_ready.wait(timeout=60)
     yield from events
-
-
-def _lead_shape(layer: Image) -> tuple[int, ...]:
-    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
-    return tuple(int(s) for s in shape[:-2])
-
-
-def _frame_hw(layer: Image) -> tuple[int, int]:
-    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
-    return int(shape[-2]), int(shape[-1])
-
-
-def _frame_count(layer: Image) -> int:
-    return int(np.prod(_lead_shape(layer), dtype=np.int64))
-
-
-def _flat_stack(layer: Image) -> Any:
-    """(…, H, W[, C]) layer data → (N, H, W[, C]) (a view for numpy; lazy for dask)."""
-    data = layer.data
-    h, w = _frame_hw(layer)
-    tail = (h, w, data.shape[-1]) if layer.rgb else (h, w)
-    return data.reshape((_frame_count(layer), *tail))
