@@ -1,9 +1,15 @@
-"""Inference speed of the Predictor on this machine (random weights; speed does not depend on them).
+"""Inference speed of the Predictor on this machine.
 
-For each configuration and frame size, a fresh subprocess builds the model, warms up once, then
-times ``repeats`` single-frame predictions (median wall time), a stack of ``--stack`` frames at
-256² (frames/s), and reports the process's peak RSS and CPU-time/wall-time ratio (≈ number of
-busy cores; ≈ 2 on a quiet 2-core machine).
+For each configuration and frame size, a fresh subprocess builds the model (random weights —
+speed does not depend on them — except ``default``, the bundled checkpoint), warms up once, then
+times ``repeats`` single-frame predictions (median wall time; mask and probability only, as the
+CLI runs), a stack of ``--stack`` frames at 256² (frames/s), and reports the process's peak RSS
+and CPU-time/wall-time ratio (≈ number of busy cores; ≈ 2 on a quiet 2-core machine).
+
+It also counts the model's floating-point operations per frame (``torch.utils.flop_counter``:
+matrix multiplies and convolutions, 2 FLOP per multiply-add) and divides by the median time:
+achieved GFLOP/s, set against this machine's measured matrix-multiply peak (a 2048² float32
+``torch.mm``, median of 5, same thread count) — the physical limit of a CPU forward pass.
 
     python benchmarks/bench_inference.py [--repeats 3] [--stack 32] [--threads 2]
 """
@@ -18,12 +24,37 @@ import subprocess
 import sys
 import time
 
-# (label, config, geometry)
+# (label, config, geometry); "default" = the bundled checkpoint
 MODES = [
+    ("default (bundled, whole frame)", "default", "auto"),
     ("release (512→1024, auto)", "release", "auto"),
     ("release parity (squash)", "release", "squash"),
     ("fast (native 512)", "fast", "auto"),
 ]
+
+
+def matmul_peak_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """Median GFLOP/s of an n×n float32 matrix multiply on ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def forward_gflop(predictor, frame) -> float:
+    """FLOPs (GFLOP) of the model forwards one ``predict_frame`` runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        predictor.predict_frame(frame)
+    return counter.get_total_flops() / 1e9
 
 
 def worker(config: str, geometry: str, size: int, repeats: int, stack: int, threads: int) -> dict:
@@ -31,14 +62,16 @@ def worker(config: str, geometry: str, size: int, repeats: int, stack: int, thre
     import torch
 
     from napari_irsam.inference import Predictor
-    from napari_irsam.model import build_irsam
+    from napari_irsam.model import build_irsam, load_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    predictor = Predictor(build_irsam(config), "cpu", geometry=geometry)
+    model = load_model("default")[0] if config == "default" else build_irsam(config)
+    predictor = Predictor(model, "cpu", geometry=geometry, maps=())
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 65535, (size, size)).astype(np.uint16)
     predictor.predict_frame(frame)  # warm-up
+    gflop = forward_gflop(predictor, frame)
     times = []
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(repeats):
@@ -53,6 +86,7 @@ def worker(config: str, geometry: str, size: int, repeats: int, stack: int, thre
         predictor.predict(frames)
         fps = stack / (time.perf_counter() - t)
     return {
+        "gflop": gflop,
         "median_s": statistics.median(times),
         "min_s": min(times),
         "cpu_wall_ratio": cpu_ratio,
@@ -77,6 +111,8 @@ def main() -> None:
         print(json.dumps(worker(cfg, geom, int(size), args.repeats, args.stack, args.threads)))
         return
 
+    peak = matmul_peak_gflops(args.threads)
+    print(f"matrix-multiply peak: {peak:.1f} GFLOP/s ({args.threads} threads)", file=sys.stderr)
     rows = []
     for label, cfg, geom in MODES:
         for size in args.sizes:
@@ -101,20 +137,27 @@ def main() -> None:
             print(f"done {label} {size}²: {res['median_s']:.2f} s", file=sys.stderr, flush=True)
 
     base = {r["size"]: r["median_s"] for r in rows if r["mode"].startswith("release (")}
+    first = {r["mode"]: r["median_s"] for r in rows if r["size"] == args.sizes[0]}
+    print(f"\nmatrix-multiply peak ({args.threads} threads): {peak:.1f} GFLOP/s\n")
     print(
-        "\n| mode | frame | median s/frame | vs release | CPU/wall | stack fps (256²) | peak RSS MB |"
+        "| mode | frame | median s/frame | × its "
+        f"{args.sizes[0]}² time | speed vs release | GFLOP/frame | GFLOP/s | % of peak | "
+        "CPU/wall | stack fps (256²) | peak RSS MB |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ratio = base[r["size"]] / r["median_s"] if r["size"] in base else float("nan")
         fps = f"{r['stack_fps_256']:.2f}" if r["stack_fps_256"] else "–"
+        rate = r["gflop"] / r["median_s"]
         print(
-            f"| {r['mode']} | {r['size']}² | {r['median_s']:.2f} | {ratio:.2f}× | "
-            f"{r['cpu_wall_ratio']:.2f} | {fps} | {r['peak_rss_mb']:.0f} |"
+            f"| {r['mode']} | {r['size']}² | {r['median_s']:.2f} | "
+            f"{r['median_s'] / first[r['mode']]:.2f} | {ratio:.2f}× | {r['gflop']:.1f} | "
+            f"{rate:.1f} | {100 * rate / peak:.0f} % | {r['cpu_wall_ratio']:.2f} | {fps} | "
+            f"{r['peak_rss_mb']:.0f} |"
         )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"matmul_peak_gflops": peak, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

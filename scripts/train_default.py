@@ -1,4 +1,6 @@
-"""Train the candidate default checkpoint on the project's own synthetic scenes (issue 6).
+"""Stage 1 of the bundled default: pretraining on the project's own synthetic scenes (issue 6, v1).
+
+v2 (issue 10) starts from this checkpoint; see scripts/train_default.sh.
 
     python scripts/train_default.py --data /work/runs/syn_v2 --out /work/runs/default_v2 \
         --minutes 80 --epochs 3 --lr 6e-4 --mask-bce 1.0

@@ -143,3 +143,55 @@ def test_predictor_argument_errors(tiny_model):
         p.predict_frame(np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(TypeError, match="real numbers"):
         p.predict(np.zeros((8, 8), complex))
+
+
+class NativeEcho(PixelEcho):
+    """PixelEcho declared as an any-size model (native encoder, tiled PE)."""
+
+    config = IRSAMConfig(name="native-echo", image_size=32, encoder_scale=1, pe_mode="tile")
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (20, 12), (75, 50), (100, 130)])
+def test_any_size_models_see_whole_frames_pixel_aligned(shape):
+    frame = np.random.default_rng(2).integers(0, 256, shape).astype(np.uint8)
+    model = NativeEcho()
+    pred = Predictor(model, "cpu", max_side=256).predict_frame(frame)
+    assert model.calls == 1  # one pass over the whole (padded) frame, no upscaling, no tiles
+    np.testing.assert_allclose(pred.prob, _expected_prob(frame), atol=1e-5)
+
+
+def test_any_size_models_tile_beyond_max_side_and_blend_exactly():
+    frame = np.random.default_rng(3).integers(0, 256, (150, 90)).astype(np.uint8)
+    model = NativeEcho()
+    pred = Predictor(model, "cpu", max_side=64, overlap=16, batch_size=1).predict_frame(frame)
+    assert model.calls == 3 * 2  # 160 → 3 rows, 96 → 2 columns of 64² tiles
+    np.testing.assert_allclose(pred.prob, _expected_prob(frame), atol=1e-5)
+
+
+def test_stack_of_frames_of_one_size_batches_whole_frames():
+    stack = np.random.default_rng(4).integers(0, 256, (5, 40, 40)).astype(np.uint8)
+    model = NativeEcho()
+    out = Predictor(model, "cpu", batch_size=4).predict(stack)
+    assert model.calls == 2 and len(out) == 5  # 4 + 1 whole frames
+
+
+def test_display_maps_only_when_asked(tiny_model):
+    frame = np.random.default_rng(5).integers(0, 256, (48, 40)).astype(np.uint8)
+    bare = Predictor(tiny_model, "cpu", maps=()).predict_frame(frame)
+    assert bare.granularity_local is None and bare.wpmd_edges is None
+    full = Predictor(tiny_model, "cpu").predict_frame(frame)
+    assert full.granularity_local.shape == (48, 40, 3) and full.wpmd_edges.shape == (48, 40)
+    np.testing.assert_allclose(bare.prob, full.prob, atol=1e-6)
+    with pytest.raises(ValueError, match="display maps"):
+        Predictor(tiny_model, "cpu", maps=("pca",))
+
+
+def test_native_fine_model_outputs_full_resolution_logits_for_any_frame():
+    torch.manual_seed(0)
+    model = build_irsam("native-fine")
+    with torch.inference_mode():
+        for h, w in ((64, 96), (160, 224)):
+            out = model.forward_all(torch.rand(1, 3, h, w) * 255)
+            assert out.mask_logits.shape == (1, 1, h, w) and out.edges.shape == (1, 1, h, w)
+    # an untrained fine head starts at the prior probability (0.01), not at noise
+    assert model.fine_head.out.bias.item() == pytest.approx(np.log(0.01 / 0.99))

@@ -67,6 +67,16 @@ def test_release_config_has_no_wpmd_outputs(tiny_ckpt_no_wpmd):
     assert events[1].output.wpmd_edges is None
 
 
+def test_display_maps_only_for_the_layers_asked_for(tiny_ckpt):
+    spec = RunSpec(str(tiny_ckpt), "cpu", maps=("wpmd",))
+    events = list(run_segmentation(spec, _stack(1)))
+    assert events[0].outputs == ("prob", "mask", "wpmd_edges", "wpmd_diffused")
+    out = events[1].output
+    assert out.granularity_local is None and out.wpmd_edges.shape == (40, 48)
+    bare = list(run_segmentation(RunSpec(str(tiny_ckpt), "cpu", maps=()), _stack(1)))
+    assert bare[0].outputs == ("prob", "mask") and bare[1].output.wpmd_edges is None
+
+
 def test_rgb_frames_become_luminance(tiny_ckpt):
     rgb = np.random.default_rng(1).integers(0, 255, (2, 32, 32, 3)).astype(np.uint8)
     events = list(run_segmentation(RunSpec(str(tiny_ckpt), "cpu"), rgb))

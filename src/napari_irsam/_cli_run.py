@@ -35,7 +35,7 @@ def _segmenter(model: str, device: str, threshold: float):
         net, _ = load_model(model)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from exc
-    predictor = Predictor(net, device, threshold=threshold)
+    predictor = Predictor(net, device, threshold=threshold, maps=())  # no display maps
 
     def run_irsam(frame: np.ndarray):
         p = predictor.predict_frame(frame)
@@ -98,6 +98,7 @@ def _progress(total: int, desc: str):
 
 def cmd_evaluate(args: Any) -> int:
     from .data.dataset import IRSTDDataset, read_grey
+    from .effort import EFFORT_KEYS, EffortAccumulator, format_effort
     from .metrics import MetricAccumulator, format_table, resize_nearest
 
     try:
@@ -107,12 +108,13 @@ def cmd_evaluate(args: Any) -> int:
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
     run = _segmenter(args.model, args.device, args.threshold) if args.model else None
-    acc = MetricAccumulator(args.mode)
+    acc, effort = MetricAccumulator(args.mode), EffortAccumulator()
     progress = _progress(len(data), "evaluate")
     for i in range(len(data)):
         s = data[i]
+        score = None
         if run is not None:
-            pred = run(s.image)[0]
+            pred, score = run(s.image)
         else:
             path = next(
                 (
@@ -130,6 +132,7 @@ def cmd_evaluate(args: Any) -> int:
                     f"Prediction {path.name} is {pred.shape} but its mask is {s.mask.shape}."
                 )
         gt = np.where(s.mask, 255, 0).astype(np.uint8)
+        effort.update(pred.astype(bool), s.mask, score)  # at native size, as an annotator sees it
         if args.size:
             pred = resize_nearest(pred, (args.size, args.size))
             gt = resize_nearest(gt, (args.size, args.size))
@@ -137,24 +140,37 @@ def cmd_evaluate(args: Any) -> int:
         progress.update(1)
     progress.close()
     result = acc.compute()
+    eff = effort.compute()
     print(format_table({args.model or args.predictions: result}))
+    print(format_effort({args.model or args.predictions: eff}))
     if args.json:
         from .data.io import atomic_write_bytes
 
         keys = ("iou", "niou", "pd", "fa", "n_images", "mode")
-        atomic_write_bytes(args.json, json.dumps({k: result[k] for k in keys}, indent=1).encode())
+        doc = {k: result[k] for k in keys}
+        doc["effort"] = {k: eff[k] for k in EFFORT_KEYS}
+        doc["target_ap"] = eff["target_ap"]
+        atomic_write_bytes(args.json, json.dumps(doc, indent=1).encode())
     return 0
 
 
 def cmd_train(args: Any) -> int:
     from .training.train import TrainConfig, train
 
-    if not Path(args.dataset).is_dir():
-        raise UsageError(f"Dataset folder {args.dataset} does not exist.")
+    for d in args.dataset:
+        if not Path(d).is_dir():
+            raise UsageError(f"Dataset folder {d} does not exist.")
+    split = args.split
+    if split is not None and len(split) not in (1, len(args.dataset)):
+        raise UsageError(
+            f"Give one --split for all datasets or one per dataset ({len(args.dataset)})."
+        )
+    if split is not None and len(split) == 1:
+        split = split * len(args.dataset)
     cfg = TrainConfig(
-        dataset=args.dataset,
+        dataset=args.dataset[0] if len(args.dataset) == 1 else args.dataset,
         out=args.out,
-        split=args.split,
+        split=split[0] if split is not None and len(split) == 1 else split,
         init=args.init,
         config=args.config,
         size=args.size,
@@ -164,6 +180,11 @@ def cmd_train(args: Any) -> int:
         device=args.device,
         max_steps=args.max_steps,
         time_budget_s=None if args.minutes is None else 60 * args.minutes,
+        cpu_budget_s=None if args.cpu_minutes is None else 60 * args.cpu_minutes,
+        geometry=args.geometry,
+        val_fraction=args.val_fraction,
+        precision=args.precision,
+        warmup_steps=args.warmup,
         target_crop=args.target_crop,
         mask_bce_weight=args.mask_bce,
         seed=args.seed,

@@ -65,16 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", help="train or fine-tune IRSAM on an IRSTD dataset")
-    tr.add_argument("dataset")
+    tr.add_argument("dataset", nargs="+", help="one or more IRSTD folders, trained on together")
     tr.add_argument("--out", required=True, help="run folder (last.pt, best.pt, last_state.pt)")
     tr.add_argument(
-        "--split", default=None, help="training split; a validation part is carved from it"
+        "--split",
+        nargs="+",
+        default=None,
+        help="training split per dataset (one for all, or one each); a validation part is "
+        "carved from them",
     )
     tr.add_argument("--init", default="scratch", help="scratch | mobile_sam | default | CHECKPOINT")
     tr.add_argument(
         "--config",
         default=None,
-        help="release | paper | fast (default: the --init checkpoint's own, else paper)",
+        help="release | paper | fast | native-fine (default: the --init checkpoint's own, "
+        "else paper)",
     )
     tr.add_argument("--size", type=int, default=None, help="model input side (default: config's)")
     tr.add_argument("--epochs", type=int, default=10)
@@ -97,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="probability of a native-resolution crop around a target (keeps 1-3 px targets)",
     )
+    tr.add_argument(
+        "--cpu-minutes",
+        type=float,
+        default=None,
+        help="stop after this much CPU time (all threads; equal budgets for ablations)",
+    )
+    tr.add_argument(
+        "--geometry",
+        choices=("squash", "native"),
+        default=None,
+        help="training samples: squashed whole frames (spec) or native-resolution crops "
+        "(default: native for full-resolution mask heads)",
+    )
+    tr.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="mixed precision on CUDA (bf16 recommended; fp16 uses loss scaling); CPU runs fp32",
+    )
+    tr.add_argument("--val-fraction", type=float, default=0.1)
+    tr.add_argument("--warmup", type=int, default=50, help="learning-rate warm-up steps")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument(
         "--no-resume",

@@ -20,6 +20,7 @@ from .preprocess import (
     TilePlan,
     as_frame_stack,
     blend_window,
+    plan_native,
     plan_tiles,
     render_canvas,
     resize_hw,
@@ -34,8 +35,10 @@ class Prediction:
     prob: np.ndarray  #: (H, W) float32, target probability σ(logit)
     mask: np.ndarray  #: (H, W) bool, prob > threshold
     edges: np.ndarray  #: (H, W) float32, GAD edge probability
-    granularity_local: np.ndarray  #: (H, W, 3) float32 in [0, 1], PCA of stage-1 features
-    granularity_global: np.ndarray  #: (H, W, 3) float32 in [0, 1], PCA of deep features
+    #: (H, W, 3) float32 in [0, 1], PCA of stage-1 features (None unless "features" asked for)
+    granularity_local: np.ndarray | None = None
+    #: (H, W, 3) float32 in [0, 1], PCA of deep features (None unless "features" asked for)
+    granularity_global: np.ndarray | None = None
     wpmd_edges: np.ndarray | None = None  #: (H, W) float32, WPMD edge strength (level 0)
     wpmd_diffused: np.ndarray | None = None  #: (H, W) float32, WPMD diffused features (level 0)
     seconds: float = 0.0  #: wall time spent on this frame
@@ -93,8 +96,13 @@ class _FrameAcc:
     weight: np.ndarray | None = None
 
 
-#: a tile waiting for the model: its frame's accumulator, its origin, its (S, S, 3) pixels
+#: a tile waiting for the model: its frame's accumulator, its origin, its (th, tw, 3) pixels
 _Tile = tuple[_FrameAcc, tuple[int, int], np.ndarray]
+
+#: optional display maps: "features" = the two PCA colourings of the encoder features,
+#: "wpmd" = WPMD edge strength and diffused map (level 0). Mask, probability and GAD edges are
+#: always computed.
+DISPLAY_MAPS = ("features", "wpmd")
 
 #: per-tile output name → channels
 _CHANNELS = {
@@ -121,6 +129,11 @@ class Predictor:
         batch_size: tiles per forward pass (default 1 on CPU, 4 on GPU).
         overlap: tile overlap in pixels; ``max_upscale``: largest upscaling of small frames.
         precision: ``"fp32"``, or ``"fp16"``/``"bf16"`` autocast on CUDA.
+        maps: optional display maps to compute (subset of ``DISPLAY_MAPS``; default all). The CLI
+            asks for none: the PCA and the WPMD maps cost time and memory nobody looks at.
+        max_side: models that take frames of any size (``pe_mode="tile"``) run
+            ``geometry="auto"`` frames whole at native resolution up to this side (px), tiled
+            beyond it.
     """
 
     def __init__(
@@ -135,7 +148,14 @@ class Predictor:
         overlap: int = 64,
         max_upscale: float = 2.0,
         precision: str = "fp32",
+        maps: tuple[str, ...] | list[str] = DISPLAY_MAPS,
+        max_side: int = 1024,
     ) -> None:
+        bad = set(maps) - set(DISPLAY_MAPS)
+        if bad:
+            raise ValueError(f"Unknown display maps {sorted(bad)}; choose from {DISPLAY_MAPS}.")
+        self.maps = tuple(maps)
+        self.max_side = max_side
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
         if not 0.0 <= threshold <= 1.0:
@@ -149,8 +169,13 @@ class Predictor:
         self.max_upscale = max_upscale
         self.precision = precision
         plan_tiles((8, 8), self.size, geometry)  # validates geometry early
-        self._window = blend_window(self.size, overlap)
-        self._flat = np.ones((self.size, self.size), np.float32)
+        self._weight_cache: dict[tuple[tuple[int, int], bool], np.ndarray] = {}
+
+    @property
+    def any_size(self) -> bool:
+        """The model takes frames of any size in one pass (its positional encoding tiles)."""
+        cfg = getattr(self.model, "config", None)  # stand-in models in tests have none
+        return cfg is not None and cfg.pe_mode == "tile"
 
     @property
     def size(self) -> int:
@@ -183,7 +208,13 @@ class Predictor:
             while len(queue) >= self.batch_size or (i == total - 1 and queue):
                 if should_stop is not None and should_stop():
                     return
-                batch, queue = queue[: self.batch_size], queue[self.batch_size :]
+                # a batch holds tiles of one size (whole frames of any size differ)
+                n = 1
+                while n < min(self.batch_size, len(queue)) and (
+                    queue[n][2].shape == queue[0][2].shape
+                ):
+                    n += 1
+                batch, queue = queue[:n], queue[n:]
                 yield from self._run_batch(batch, total, pca_local, pca_global)
 
     def _start_frame(
@@ -192,10 +223,15 @@ class Predictor:
         """Map one frame to 0–255, plan its geometry and cut its (S, S, 3) uint8 tiles."""
         started = time.perf_counter()
         image = to_model_range(frame, self.intensity, self.percentiles)
-        plan = plan_tiles(image.shape[:2], self.size, self.geometry, self.max_upscale, self.overlap)
+        if self.geometry == "auto" and self.any_size:
+            plan = plan_native(image.shape[:2], self.max_side, self.overlap)
+        else:
+            plan = plan_tiles(
+                image.shape[:2], self.size, self.geometry, self.max_upscale, self.overlap
+            )
         canvas = render_canvas(image, plan)
-        s = self.size
-        tiles = [((y, x), canvas[y : y + s, x : x + s]) for y, x in plan.origins]
+        th, tw = plan.tile_size(self.size)
+        tiles = [((y, x), canvas[y : y + th, x : x + tw]) for y, x in plan.origins]
         acc = _FrameAcc(index, plan, len(tiles), started)
         return acc, tiles
 
@@ -208,17 +244,15 @@ class Predictor:
         x = x.to(self.device, torch.float32)
         with autocast_for(self.device, self.precision):
             out = self.model.forward_all(x)
-        s = self.size
+        th, tw = x.shape[-2:]
         level0 = out.wpmd.get("0")
-        maps = {
-            "logits": out.mask_logits.float(),
-            "edges": out.edges.float(),
-            "g_local": resize_hw(pca_local(out.interm), (s, s)),
-            "g_global": resize_hw(pca_global(out.embedding), (s, s)),
-        }
-        if level0 is not None:
-            maps["wpmd_edges"] = resize_hw(level0["edge"].float(), (s, s))
-            maps["wpmd_diffused"] = resize_hw(level0["diffused"].float(), (s, s))
+        maps = {"logits": out.mask_logits.float(), "edges": out.edges.float()}
+        if "features" in self.maps:
+            maps["g_local"] = resize_hw(pca_local(out.interm), (th, tw))
+            maps["g_global"] = resize_hw(pca_global(out.embedding), (th, tw))
+        if level0 is not None and "wpmd" in self.maps:
+            maps["wpmd_edges"] = resize_hw(level0["edge"].float(), (th, tw))
+            maps["wpmd_diffused"] = resize_hw(level0["diffused"].float(), (th, tw))
         host = {k: v.float().cpu().numpy() for k, v in maps.items()}
         for j, (acc, (y, x0), _) in enumerate(batch):
             if acc.weight is None:
@@ -226,13 +260,22 @@ class Predictor:
                 acc.maps = {
                     k: np.zeros((_CHANNELS[k], *acc.plan.canvas_hw), np.float32) for k in host
                 }
-            w = self._window if len(acc.plan.origins) > 1 else self._flat
-            acc.weight[y : y + s, x0 : x0 + s] += w
+            w = self._weights((th, tw), len(acc.plan.origins) > 1)
+            acc.weight[y : y + th, x0 : x0 + tw] += w
             for k, v in host.items():
-                acc.maps[k][:, y : y + s, x0 : x0 + s] += v[j] * w
+                acc.maps[k][:, y : y + th, x0 : x0 + tw] += v[j] * w
             acc.pending -= 1
             if acc.pending == 0:
                 yield FrameResult(acc.index, total, self._finish(acc))
+
+    def _weights(self, hw: tuple[int, int], blended: bool) -> np.ndarray:
+        """Blend weights of one tile: a ramp when the frame has several tiles, else flat."""
+        key = (hw, blended)
+        if key not in self._weight_cache:
+            self._weight_cache[key] = (
+                blend_window(hw, self.overlap) if blended else np.ones(hw, np.float32)
+            )
+        return self._weight_cache[key]
 
     def _finish(self, acc: _FrameAcc) -> Prediction:
         plan = acc.plan
@@ -246,9 +289,14 @@ class Predictor:
             prob=prob.astype(np.float32),
             mask=prob > self.threshold,
             edges=out["edges"][0],
-            granularity_local=np.ascontiguousarray(out["g_local"].transpose(1, 2, 0)),
-            granularity_global=np.ascontiguousarray(out["g_global"].transpose(1, 2, 0)),
+            granularity_local=_rgb(out.get("g_local")),
+            granularity_global=_rgb(out.get("g_global")),
             wpmd_edges=out["wpmd_edges"][0] if "wpmd_edges" in out else None,
             wpmd_diffused=out["wpmd_diffused"][0] if "wpmd_diffused" in out else None,
             seconds=time.perf_counter() - acc.started,
         )
+
+
+def _rgb(chw: np.ndarray | None) -> np.ndarray | None:
+    """(3, H, W) → contiguous (H, W, 3), or None."""
+    return None if chw is None else np.ascontiguousarray(chw.transpose(1, 2, 0))

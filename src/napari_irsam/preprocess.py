@@ -124,6 +124,12 @@ class TilePlan:
     canvas_hw: tuple[int, int]  #: padded size that the tiles cover
     origins: tuple[tuple[int, int], ...]  #: top-left corner of each tile in the canvas
     squash: bool = False
+    tile_hw: tuple[int, int] | None = None  #: tile size; None = the model's S×S
+    pad: str = "symmetric"  #: how the canvas is padded: "symmetric" or "median" (constant)
+
+    def tile_size(self, size: int) -> tuple[int, int]:
+        """(th, tw) of this plan's tiles for a model of input side ``size``."""
+        return self.tile_hw if self.tile_hw is not None else (size, size)
 
 
 def _starts(length: int, size: int, overlap: int) -> list[int]:
@@ -152,6 +158,22 @@ def plan_tiles(
     return TilePlan(hw, (sh, sw), (ch, cw), origins)
 
 
+def plan_native(
+    hw: tuple[int, int], max_side: int = 1024, overlap: int = 64, multiple: int = 32
+) -> TilePlan:
+    """Geometry for models that take frames of any size (tiled positional encoding): the frame
+    at its own resolution, padded with its median grey to multiples of ``multiple`` px, in one
+    pass when both sides fit in ``max_side``, else in ``max_side`` tiles overlapping by
+    ``overlap`` px. Costs scale with the frame's pixels and 1–3 px targets are never resampled."""
+    if max_side % multiple:
+        raise ValueError(f"max_side must be a multiple of {multiple}, got {max_side}.")
+    h, w = hw
+    ch, cw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    th, tw = min(ch, max_side), min(cw, max_side)
+    origins = tuple((y, x) for y in _starts(ch, th, overlap) for x in _starts(cw, tw, overlap))
+    return TilePlan(hw, hw, (ch, cw), origins, tile_hw=(th, tw), pad="median")
+
+
 def render_canvas(image: np.ndarray, plan: TilePlan) -> np.ndarray:
     """(H, W, 3) float 0–255 → the uint8-truncated, resized and padded canvas (Hc, Wc, 3)."""
     t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
@@ -160,15 +182,23 @@ def render_canvas(image: np.ndarray, plan: TilePlan) -> np.ndarray:
     canvas = t[0].to(torch.uint8).permute(1, 2, 0).numpy()
     ph = plan.canvas_hw[0] - plan.scaled_hw[0]
     pw = plan.canvas_hw[1] - plan.scaled_hw[1]
-    if ph or pw:
+    if (ph or pw) and plan.pad == "median":
+        fill = np.median(canvas[..., 0]).astype(np.uint8)
+        canvas = np.pad(canvas, ((0, ph), (0, pw), (0, 0)), constant_values=fill)
+    elif ph or pw:
         canvas = np.pad(canvas, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
     return canvas
 
 
-def blend_window(size: int, overlap: int) -> np.ndarray:
-    """(S, S) float32 weights: a linear ramp over ``overlap`` pixels at each side, floor 1e-3."""
+def blend_window(size: int | tuple[int, int], overlap: int) -> np.ndarray:
+    """(S, S) — or (th, tw) — float32 weights: a linear ramp over ``overlap`` pixels at each
+    side, floor 1e-3."""
+    th, tw = (size, size) if isinstance(size, int) else size
     if overlap <= 0:
-        return np.ones((size, size), np.float32)
-    ramp = np.minimum(1.0, (np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / overlap)
-    ramp = np.maximum(ramp, 1e-3).astype(np.float32)
-    return np.outer(ramp, ramp)
+        return np.ones((th, tw), np.float32)
+
+    def ramp(n: int) -> np.ndarray:
+        r = np.minimum(1.0, (np.minimum(np.arange(n), np.arange(n)[::-1]) + 0.5) / overlap)
+        return np.maximum(r, 1e-3).astype(np.float32)
+
+    return np.outer(ramp(th), ramp(tw))

@@ -106,8 +106,11 @@ class IRSAMSegmenter:
     def __init__(self, predictor: Any, metadata: dict[str, Any] | None = None) -> None:
         self.predictor = predictor
         has_wpmd = bool(predictor.model.config.wpmd_levels)
-        self.outputs: tuple[str, ...] = ("prob", "mask", "granularity_local", "granularity_global")
-        if has_wpmd:
+        maps = getattr(predictor, "maps", ("features", "wpmd"))
+        self.outputs: tuple[str, ...] = ("prob", "mask")
+        if "features" in maps:
+            self.outputs += ("granularity_local", "granularity_global")
+        if has_wpmd and "wpmd" in maps:
             self.outputs += ("wpmd_edges", "wpmd_diffused")
         self.metadata = {
             **(metadata or {}),
@@ -222,6 +225,9 @@ class RunSpec:
     device: str = "auto"
     threshold: float = 0.5
     params: dict[str, Any] = field(default_factory=dict)  #: classical detector parameters
+    #: IRSAM display maps to compute (``inference.DISPLAY_MAPS``: "features", "wpmd"); only the
+    #: layers someone asked for cost time
+    maps: tuple[str, ...] = ("features", "wpmd")
 
 
 class ModelCache:
@@ -290,7 +296,7 @@ def make_segmenter(spec: RunSpec, cache: ModelCache) -> Segmenter:
     from .inference import Predictor
 
     model, info = cache.get(spec.model, spec.device)
-    predictor = Predictor(model, device=spec.device, threshold=spec.threshold)
+    predictor = Predictor(model, device=spec.device, threshold=spec.threshold, maps=spec.maps)
     return IRSAMSegmenter(predictor, info.as_metadata())
 
 

@@ -77,8 +77,11 @@ class IRSTDDataset:
         root: str | os.PathLike[str],
         split: str | os.PathLike[str] | None = None,
         names: list[str] | None = None,
+        cache: bool = False,
     ) -> None:
         self.root = Path(root)
+        #: decoded samples kept in memory after their first read (training reads each many times)
+        self._cache: dict[int, Sample] | None = {} if cache else None
         if not (self.root / "images").is_dir() or not (self.root / "masks").is_dir():
             raise FileNotFoundError(
                 f"{self.root} is not an IRSTD dataset (it needs images/ and masks/)."
@@ -107,6 +110,8 @@ class IRSTDDataset:
         return len(self.names)
 
     def __getitem__(self, i: int) -> Sample:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
         img_path, mask_path = self._paths[i]
         image = read_grey(img_path)
         mask = read_grey(mask_path) > 127
@@ -114,7 +119,10 @@ class IRSTDDataset:
             raise ValueError(
                 f"{self.names[i]}: mask {mask.shape} and image {image.shape} differ in size."
             )
-        return Sample(self.names[i], image, mask)
+        sample = Sample(self.names[i], image, mask)
+        if self._cache is not None:
+            self._cache[i] = sample
+        return sample
 
     def manifest_sha256(self) -> str:
         """sha256 over the names and bytes of every image and mask, in split order."""
@@ -140,3 +148,29 @@ def split_train_val(
     val = sorted(names[i] for i in order[:n_val])
     train = [n for n in names if n not in set(val)]
     return train, val
+
+
+class ConcatIRSTD:
+    """Several IRSTD datasets (or splits) seen as one; names are prefixed ``<folder>/``."""
+
+    def __init__(self, parts: list[IRSTDDataset]) -> None:
+        if not parts:
+            raise ValueError("No dataset given.")
+        self.parts = parts
+        self.index = [(p, i) for p in parts for i in range(len(p))]
+        self.names = [f"{p.root.name}/{n}" for p in parts for n in p.names]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> Sample:
+        part, j = self.index[i]
+        s = part[j]
+        return Sample(self.names[i], s.image, s.mask)
+
+    def manifest_sha256(self) -> str:
+        """sha256 over the parts' manifests, in order."""
+        h = hashlib.sha256()
+        for p in self.parts:
+            h.update(p.manifest_sha256().encode())
+        return h.hexdigest()

@@ -49,6 +49,7 @@ class DecoderOutput:
     edges: torch.Tensor  #: (B, 1, 4h, 4w), edge probability in (0, 1)
     granularity_local: torch.Tensor | None  #: (B, 32, 4h, 4w) compress_vit_feat(F₁) or None
     granularity_global: torch.Tensor  #: (B, 32, 4h, 4w) embedding_encoder(E)
+    upscaled: torch.Tensor  #: (B, 32, 4h, 4w) output_upscaling of the transformer's image tokens
 
 
 class GranularityAwareDecoder(MaskDecoder):
@@ -127,4 +128,4 @@ class GranularityAwareDecoder(MaskDecoder):
         edge_logits = (w_edge.unsqueeze(1) @ edge_features.view(b, cu, hu * wu)).view(b, 1, hu, wu)
         edges = torch.sigmoid(edge_logits)
         masks = masks * (1.0 + edges)
-        return DecoderOutput(masks, edges, g_local, g_global)
+        return DecoderOutput(masks, edges, g_local, g_global, upscaled)

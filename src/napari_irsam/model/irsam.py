@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._sam_modeling import sam_modeling
+from .fine_head import FineMaskHead
 from .gad import GadMode, GranularityAwareDecoder
 from .tiny_vit import EMBED_DIMS, TinyViT
 from .wpmd import WPMD
@@ -45,6 +46,14 @@ class IRSAMConfig:
     wpmd_levels: tuple[str, ...] = ()
     wpmd_steps: int = 2
     wpmd_lambda: float = 0.2
+    #: ``"sam"``: the GAD's logits at 1/4 of the encoder input, resized (release);
+    #: ``"fine"``: refined to full input resolution by :class:`FineMaskHead`
+    mask_head: str = "sam"
+    #: dense positional encoding when the token grid differs from the nominal one
+    #: (``image_size·encoder_scale/16``): ``"stretch"`` re-normalises coordinates to the new grid
+    #: (SAM), ``"tile"`` repeats the nominal grid's encoding so every position looks like one
+    #: seen in training (whole frames of any size)
+    pe_mode: str = "stretch"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +82,17 @@ CONFIGS: dict[str, IRSAMConfig] = {
     "release": IRSAMConfig(name="release"),
     "paper": IRSAMConfig(name="paper", gad_mode="both", wpmd_levels=("0", "1")),
     "fast": IRSAMConfig(name="fast", gad_mode="both", wpmd_levels=("0", "1"), encoder_scale=1),
+    #: the bundled default since issue 10: native-resolution encoder, full-resolution mask head,
+    #: frames of any size in one pass
+    "native-fine": IRSAMConfig(
+        name="native-fine",
+        image_size=256,
+        encoder_scale=1,
+        gad_mode="both",
+        wpmd_levels=("0", "1"),
+        mask_head="fine",
+        pe_mode="tile",
+    ),
 }
 
 
@@ -101,9 +121,19 @@ class IRSAMPromptEncoder(PromptEncoder):
         )
         self.pe_layer_2 = PositionEmbeddingRandom(32)
 
-    def no_prompt(self, batch: int, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dense PE (1, 256, h, w) and the broadcast no-mask embedding (B, 256, h, w)."""
-        pe = self.pe_layer(hw).unsqueeze(0)
+    def no_prompt(
+        self, batch: int, hw: tuple[int, int], tile: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense PE (1, 256, h, w) and the broadcast no-mask embedding (B, 256, h, w).
+
+        ``tile``: build the PE of a ``tile``×``tile`` grid and repeat it over h×w (see
+        ``IRSAMConfig.pe_mode``); None stretches the PE over h×w as SAM does."""
+        if tile is None or (hw[0] == tile and hw[1] == tile):
+            pe = self.pe_layer(hw).unsqueeze(0)
+        else:
+            base = self.pe_layer((tile, tile))
+            reps = (-(-hw[0] // tile), -(-hw[1] // tile))
+            pe = base.repeat(1, *reps)[:, : hw[0], : hw[1]].unsqueeze(0)
         dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch, -1, hw[0], hw[1])
         return pe, dense
 
@@ -138,6 +168,11 @@ class IRSAM(nn.Module):
         self.image_encoder = TinyViT(wpmd_blocks=wpmd)
         self.prompt_encoder = IRSAMPromptEncoder()
         self.mask_decoder = GranularityAwareDecoder(config.gad_mode)
+        if config.mask_head not in ("sam", "fine"):
+            raise ValueError(f"mask_head must be 'sam' or 'fine', got {config.mask_head!r}.")
+        if config.pe_mode not in ("stretch", "tile"):
+            raise ValueError(f"pe_mode must be 'stretch' or 'tile', got {config.pe_mode!r}.")
+        self.fine_head = FineMaskHead() if config.mask_head == "fine" else None
         self.register_buffer(
             "pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False
         )
@@ -176,12 +211,21 @@ class IRSAM(nn.Module):
         x = (images - self.pixel_mean) / self.pixel_std
         if scale != 1:
             x = F.interpolate(x, size=(h * scale, w * scale), mode="nearest")
-        embedding, interm, wpmd_maps = self.image_encoder.forward_with_maps(x)
+        early: dict[str, torch.Tensor] | None = {} if self.fine_head is not None else None
+        embedding, interm, wpmd_maps = self.image_encoder.forward_with_maps(x, early)
         grid = (embedding.shape[2], embedding.shape[3])
-        pe, dense = self.prompt_encoder.no_prompt(images.shape[0], grid)
+        tile = self.config.image_size * scale // 16 if self.config.pe_mode == "tile" else None
+        pe, dense = self.prompt_encoder.no_prompt(images.shape[0], grid, tile)
         dec = self.mask_decoder.decode(embedding, interm, pe, dense)
         size = (h, w)
-        logits = F.interpolate(dec.mask_logits, size=size, mode="bilinear", align_corners=False)
+        if self.fine_head is not None and early is not None:
+            logits = self.fine_head(
+                dec.mask_logits, dec.upscaled, early["stem4"], early["stem2"], x
+            )
+            if logits.shape[-2:] != size:  # encoder_scale > 1: back to the input size
+                logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        else:
+            logits = F.interpolate(dec.mask_logits, size=size, mode="bilinear", align_corners=False)
         edges = F.interpolate(dec.edges, size=size, mode="bilinear", align_corners=False)
         return IRSAMOutput(logits, edges, embedding, interm.permute(0, 3, 1, 2), wpmd_maps)
 

@@ -71,8 +71,15 @@ class PatchEmbed(nn.Module):
             ConvBN(embed_dim // 2, embed_dim, 3, 2, 1),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.seq(x)
+    def forward(
+        self, x: torch.Tensor, early: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``early`` (a dict) receives ``"stem2"``: the first conv's output after GELU,
+        (B, 32, H/2, W/2)."""
+        stem2 = self.seq[1](self.seq[0](x))
+        if early is not None:
+            early["stem2"] = stem2
+        return self.seq[2](stem2)
 
 
 class MBConv(nn.Module):
@@ -281,12 +288,17 @@ class TinyViT(nn.Module):
         return embedding, interm
 
     def forward_with_maps(
-        self, x: torch.Tensor
+        self, x: torch.Tensor, early: dict[str, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, dict[str, torch.Tensor]]]:
-        """Like ``forward`` plus ``{level: {"edge": …, "diffused": …}}`` from WPMD blocks."""
+        """Like ``forward`` plus ``{level: {"edge": …, "diffused": …}}`` from WPMD blocks.
+
+        When ``early`` is a dict it receives the high-resolution features a fine mask head uses:
+        ``"stem2"`` (B, 32, H/2, W/2), the first patch-embedding conv after its GELU, and
+        ``"stem4"`` (B, 64, H/4, W/4), the patch embedding after WPMD level 0."""
         maps: dict[str, dict[str, torch.Tensor]] = {}
-        x = self.patch_embed(x)
-        x = self._apply_wpmd("0", x, maps)
+        x = self._apply_wpmd("0", self.patch_embed(x, early), maps)
+        if early is not None:
+            early["stem4"] = x
         tokens, hw = self.layers[0](x)
         tokens, hw = self.layers[1](tokens, hw)
         b = tokens.shape[0]
