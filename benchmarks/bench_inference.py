@@ -103,6 +103,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=None,
+        help="configurations to run (default: all): " + ", ".join(m[1] for m in MODES),
+    )
+    ap.add_argument(
         "--worker", nargs=3, metavar=("CONFIG", "GEOMETRY", "SIZE"), help=argparse.SUPPRESS
     )
     args = ap.parse_args()
@@ -114,7 +120,8 @@ def main() -> None:
     peak = matmul_peak_gflops(args.threads)
     print(f"matrix-multiply peak: {peak:.1f} GFLOP/s ({args.threads} threads)", file=sys.stderr)
     rows = []
-    for label, cfg, geom in MODES:
+    modes = [m for m in MODES if args.modes is None or m[1] in args.modes]
+    for label, cfg, geom in modes:
         for size in args.sizes:
             stack = args.stack if size == args.sizes[0] else 0
             cmd = [
