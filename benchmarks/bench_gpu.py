@@ -90,8 +90,7 @@ def main() -> int:
         run(args.config, p, args.batch, args.steps, args.frames) for p in ("fp32", "bf16", "fp16")
     ]
     print(
-        "\n| precision | step s (batch %d) | samples/s | train peak MB | 512² frames/s |"
-        % args.batch
+        f"\n| precision | step s (batch {args.batch}) | samples/s | train peak MB | 512² frames/s |"
     )
     print("|---|---:|---:|---:|---:|")
     for r in rows:
