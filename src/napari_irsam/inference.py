@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .model.device import autocast_for, select_device
+from .model.device import autocast_for, check_precision, select_device
 from .model.irsam import IRSAM
 from .preprocess import (
     TilePlan,
@@ -154,6 +154,7 @@ class Predictor:
         bad = set(maps) - set(DISPLAY_MAPS)
         if bad:
             raise ValueError(f"Unknown display maps {sorted(bad)}; choose from {DISPLAY_MAPS}.")
+        check_precision(precision)
         self.maps = tuple(maps)
         self.max_side = max_side
         self.device = select_device(device)

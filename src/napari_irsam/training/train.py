@@ -26,7 +26,12 @@ from ..effort import EffortAccumulator
 from ..metrics import MetricAccumulator
 from ..model import build_irsam, get_config, load_checkpoint
 from ..model.checkpoint import atomic_torch_save, read_checkpoint, save_checkpoint
-from ..model.device import autocast_for, block_triton_without_cuda, select_device
+from ..model.device import (
+    autocast_for,
+    block_triton_without_cuda,
+    check_precision,
+    select_device,
+)
 from ..model.weights import resolve_weights
 from .augment import augment, augment_native, eval_tensor, pad_to_multiple
 from .losses import irsam_loss
@@ -181,6 +186,7 @@ def _datasets(cfg: TrainConfig):
 
 def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
     """Run (or resume) training; yields events. Raises ValueError/FileNotFoundError on bad input."""
+    check_precision(cfg.precision)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = select_device(cfg.device)
