@@ -29,25 +29,41 @@ def test_default_model_loads_offline_and_is_what_names_resolve_to():
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp16 file, fp32 model
 
 
-def test_default_model_finds_a_clear_target_where_it_is():
+def test_default_records_its_data_and_never_a_test_split():
+    from napari_irsam.model import read_checkpoint
+
+    meta = read_checkpoint(W.bundled_default()).metadata
+    sources = " ".join(d["data"] for d in meta["data_provenance"])
+    assert "SIRST" in sources and "NUDT-SIRST" in sources and "synthetic" in sources
+    splits = meta["train_config"]["split"]
+    assert splits and all("trainval" in s and "test" not in s for s in splits)
+    assert meta["val_names"] and meta["val"]["effort"]["gt_targets"] > 0
+
+
+def test_default_model_finds_clear_targets_where_they_are():
+    """Generated frames (not what it was trained on): one clear target (SNR 10–12, 9–60 px) on
+    sky, cloud and ground clutter, 5 seeds each. Measured for the v2 default (issue 10): 14 of 15
+    found within 3 px, at most 3 detections per frame. (The generator's sea glint gives it 4–9
+    detections per frame: a known weakness, not asserted.)"""
     model, _ = W.load_model("default")
-    predictor = Predictor(model, device="cpu")
-    hits = 0
-    for seed in (3, 11, 42):
-        scene = make_scene(
-            (256, 256),
-            n_targets=1,
-            seed=seed,
-            background="sky",
-            snr_range=(10.0, 12.0),
-            size_range=(9, 60),
-            point_fraction=0.0,
-        )
-        pred = predictor.predict_frame(scene.image)
-        labels, n = ndimage.label(pred.mask)
-        assert n <= 3, f"seed {seed}: {n} detections on a frame with one target"
-        gt_r, gt_c = ndimage.center_of_mass(scene.labels > 0)
-        centres = ndimage.center_of_mass(pred.mask, labels, range(1, n + 1))
-        if any(np.hypot(r - gt_r, c - gt_c) <= 3 for r, c in centres):
-            hits += 1
-    assert hits == 3
+    predictor = Predictor(model, device="cpu", maps=())
+    hits, frames = 0, 0
+    for background in ("sky", "cloud", "ground"):
+        for seed in (3, 5, 7, 11, 42):
+            scene = make_scene(
+                (256, 256),
+                n_targets=1,
+                seed=seed,
+                background=background,
+                snr_range=(10.0, 12.0),
+                size_range=(9, 60),
+                point_fraction=0.0,
+            )
+            pred = predictor.predict_frame(scene.image)
+            labels, n = ndimage.label(pred.mask)
+            assert n <= 3, f"{background} seed {seed}: {n} detections on a frame with one target"
+            gt_r, gt_c = ndimage.center_of_mass(scene.labels > 0)
+            centres = ndimage.center_of_mass(pred.mask, labels, range(1, n + 1)) if n else []
+            hits += any(np.hypot(r - gt_r, c - gt_c) <= 3 for r, c in centres)
+            frames += 1
+    assert hits >= 13, f"found {hits} of {frames} clear targets"
