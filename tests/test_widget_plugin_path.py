@@ -61,7 +61,7 @@ def _dock(viewer, name: str):
 def _run(qtbot, run, scope: str) -> None:
     run.scope_combo.setCurrentText(scope)
     run.run_button.click()
-    qtbot.waitUntil(lambda: run.worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: run.worker is None, timeout=120_000)
 
 
 @pytest.fixture()
@@ -127,6 +127,9 @@ def test_removing_the_mask_under_review_stops_the_review(ran, qtbot, notes):
     review.accept_button.click()  # nothing to accept any more: a warning, no autosave
     assert (folder / "review.json").read_bytes() == saved
     assert "Start review" in notes()[-1].message
+    review.start_button.click()  # no mask left: the saved review is offered and re-creates it
+    assert review.state is not None and MASK in viewer.layers
+    assert viewer.layers[MASK].metadata[STATE_KEY] is review.state
 
 
 # ------------------------------------------------------------------------------------- bug 6
@@ -181,7 +184,7 @@ def test_rerun_into_a_reviewed_mask_asks_and_skips_reviewed_frames(ran, qtbot, n
 
 
 # ------------------------------------------------------------------------------------- bug 7
-def test_a_target_painted_then_erased_is_not_rejected(ran, qtbot, notes):
+def test_a_target_painted_then_erased_is_not_rejected(ran, qtbot, notes, tmp_path):
     viewer, _ = ran
     review = _review(viewer)
     mask = viewer.layers[MASK]
@@ -198,6 +201,14 @@ def test_a_target_painted_then_erased_is_not_rejected(ran, qtbot, notes):
     assert review.table.row_of((3, new)) is None
     saved = json.loads((Path(mask.metadata[SIDECAR_KEY]) / "review.json").read_text())
     assert saved["state"]["counts"]["rejected"] == 0
+    export = _dock(viewer, "Export training set")  # and the manifest counts none either
+    assert export.labels_combo.currentText() == MASK
+    export.reviewed_check.setChecked(False)
+    export.out_edit.setText(str(tmp_path / "export"))
+    assert export.export(sync=True) is not None
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["status_counts"]["rejected"] == 0
+    assert manifest["status_counts"]["pending"] == len(TARGETS)
 
 
 # ------------------------------------------------------------------------------------- bug 5
@@ -324,3 +335,16 @@ def test_demo_selects_the_image_not_the_hidden_ground_truth(qtbot):
         assert viewer.layers.selection.active.name == "synthetic IR"
     finally:
         viewer.close()
+
+
+def test_run_errors_are_one_notification(make_napari_viewer, qtbot, notes, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(_frames(), name="ir")
+    run = _dock(viewer, "Run IRSAM")
+    run.model_combo.setCurrentIndex(run.model_combo.findData(None))  # checkpoint file…
+    run.path_edit.setText(str(tmp_path / "missing.pt"))
+    _run(qtbot, run, "current frame")
+    shown = [n for n in notes() if n.severity >= "warning"]
+    assert len(shown) == 1 and not hasattr(shown[0], "exception"), shown
+    assert run.status.text() == shown[0].message and run.run_button.isEnabled()
+    assert [ly.name for ly in viewer.layers] == ["ir"]

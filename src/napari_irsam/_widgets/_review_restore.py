@@ -53,6 +53,14 @@ class ReviewRestore:
         if car.exists() and str(car.folder) not in self._offered and self._ask(car, image):
             self.restore(car, image)
 
+    def _restore_saved(self, image: Image) -> bool:
+        """Ask about the image's saved review, if any, and restore it; whether it was restored."""
+        try:
+            car = Sidecar(self._location(image))
+        except Exception:  # lazy data that cannot be read: nothing to offer
+            return False
+        return car.exists() and self._ask(car, image) and self.restore(car, image)
+
     def restore(self, car: Sidecar, image: Image) -> bool:
         """Load a saved review into its mask layer (created if missing) and the table."""
         try:

@@ -167,7 +167,11 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
         return default_location(view.source_paths(image), image.name, image_fingerprint(image.data))
 
     def start_review(self) -> None:
-        """Review the selected mask from scratch (a saved review of the image is offered first)."""
+        """Review the selected mask from scratch (a saved review of the image is offered first;
+        without a mask layer, restoring it re-creates the mask)."""
+        image, labels, _ = self.selected_layers()
+        if image is not None and labels is None and self._restore_saved(image):
+            return
         picked = self._validate()
         if picked is None:
             return
