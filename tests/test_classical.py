@@ -21,10 +21,34 @@ def test_finds_a_bright_3x3_target(name):
 
 
 @pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))
-def test_quiet_on_flat_and_deterministic(name):
+def test_quiet_on_flat_input_untouched_and_offset_invariant(name):
     assert not detect(name, np.full((32, 32), 7.0)).mask.any()
     f = _noise_with_target(seed=3)
-    np.testing.assert_array_equal(detect(name, f).saliency, detect(name, f).saliency)
+    f[0, 0] = np.nan  # replaced by the median inside the detector, not in the caller's frame
+    before = f.copy()
+    det = detect(name, f)
+    np.testing.assert_array_equal(f, before)
+    # a background level added to the whole frame changes neither saliency nor detections
+    shifted = detect(name, f + np.float32(500))
+    scale = float(det.saliency.max())
+    np.testing.assert_allclose(shifted.saliency, det.saliency, atol=1e-3 * scale)
+    assert np.array_equal(shifted.mask, det.mask) and det.mask.any()
+
+
+#: saliency at a single pixel 90 above a flat background of 10, written out from each definition
+#: (module docstring): the top-hat opening and the line medians remove the pixel (S = 90); MPCM's
+#: best scale is l = 3 (m₀ = 10 + 90/9, every neighbour patch 10: S = (90/9)²); the frame is
+#: large enough for the adaptive threshold mean + k·std to stay below that peak
+BY_HAND = {"tophat": 90.0, "maxmedian": 90.0, "mpcm": (90.0 / 9) ** 2}
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))
+def test_saliency_of_one_bright_pixel_by_hand(name):
+    f = np.full((81, 81), 10.0, np.float32)
+    f[40, 40] = 100.0
+    det = detect(name, f)
+    assert det.saliency[40, 40] == pytest.approx(BY_HAND[name], rel=1e-4)
+    assert det.saliency.max() == det.saliency[40, 40] and det.mask[40, 40]
 
 
 @pytest.mark.parametrize("name", list(CLASSICAL_DETECTORS))

@@ -81,15 +81,36 @@ def test_strict_three_pixel_distance():
 
 
 def test_logits_threshold_and_streaming_equals_batch():
+    """Logit scores are binarised at 0, probabilities at the given threshold; the pooled numbers
+    equal a hand computation with numpy; evaluate() takes generators (frames one at a time)."""
     rng = np.random.default_rng(0)
     gts = [np.where(rng.random((20, 20)) > 0.95, 255, 0).astype(np.uint8) for _ in range(5)]
     logits = [rng.normal(0, 1, (20, 20)) + (g > 0) * 2 for g in gts]
+    preds = [lg > 0 for lg in logits]
+    inter = [int(np.count_nonzero(p & (g > 0))) for p, g in zip(preds, gts)]
+    union = [int(np.count_nonzero(p | (g > 0))) for p, g in zip(preds, gts)]
+    assert 0 < sum(inter) < sum(union)  # neither trivial nor perfect
+    by_hand_iou = sum(inter) / (sum(union) + EPS)
+    by_hand_niou = np.mean([i / (u + EPS) for i, u in zip(inter, union)])
+
     acc = MetricAccumulator("paper")
-    for lg, g in zip(logits, gts):
+    for k, (lg, g) in enumerate(zip(logits, gts), start=1):
         acc.update(lg, g)
-    assert acc.compute() == evaluate(logits, gts, mode="paper")
+        assert acc.compute()["n_images"] == k
+    streamed = acc.compute()
+    assert streamed["iou"] == pytest.approx(by_hand_iou, rel=1e-12)
+    assert streamed["niou"] == pytest.approx(by_hand_niou, rel=1e-12)
+    batch = evaluate((lg for lg in logits), (g for g in gts), mode="paper")  # generators
+    assert batch == streamed
+
     probs = [1 / (1 + np.exp(-lg)) for lg in logits]
-    assert evaluate(probs, gts, mode="paper", threshold=0.5)["iou"] == acc.compute()["iou"]
+    assert evaluate(probs, gts, mode="paper", threshold=0.5)["iou"] == pytest.approx(by_hand_iou)
+    # the threshold is applied: a stricter one gives the hand-computed, different IoU
+    strict = [p > 0.8 for p in probs]
+    s_inter = sum(int(np.count_nonzero(p & (g > 0))) for p, g in zip(strict, gts))
+    s_union = sum(int(np.count_nonzero(p | (g > 0))) for p, g in zip(strict, gts))
+    at_08 = evaluate(probs, gts, mode="paper", threshold=0.8)["iou"]
+    assert at_08 == pytest.approx(s_inter / (s_union + EPS)) and at_08 != pytest.approx(by_hand_iou)
 
 
 def test_errors_and_helpers():
