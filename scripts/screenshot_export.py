@@ -28,7 +28,7 @@ def main() -> None:
     from napari_irsam._widgets import export as export_mod
     from napari_irsam._widgets.export import REVIEW_STATE_KEY, ExportWidget
     from napari_irsam._widgets.run_irsam import RunIRSAMWidget
-    from napari_irsam.data.io import robust_contrast_limits
+    from napari_irsam.data.io import DISPLAY_PERCENTILES, percentile_limits
     from napari_irsam.data.synthetic import make_sequence
     from napari_irsam.review import ReviewState
 
@@ -37,7 +37,10 @@ def main() -> None:
     image = "synthetic IR"
     frames, _ = make_sequence(24, (256, 256), seed=7, n_targets=3, background="cloud")
     viewer.add_image(
-        frames, name=image, colormap="gray", contrast_limits=robust_contrast_limits(frames)
+        frames,
+        name=image,
+        colormap="gray",
+        contrast_limits=percentile_limits(frames, *DISPLAY_PERCENTILES),
     )
 
     run = RunIRSAMWidget(viewer)

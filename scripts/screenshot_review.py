@@ -41,14 +41,16 @@ def main() -> None:
 
     from napari_irsam._widgets.review import ReviewWidget
     from napari_irsam._widgets.run_irsam import RunIRSAMWidget
-    from napari_irsam.data.io import robust_contrast_limits
+    from napari_irsam.data.io import DISPLAY_PERCENTILES, percentile_limits
     from napari_irsam.data.synthetic import make_sequence
 
     viewer = napari.Viewer(title="napari-irsam", show=True)
     viewer.window._qt_window.resize(1400, 950)
     frames, truth = make_sequence(8, (256, 256), seed=4, n_targets=3, background="ground")
     image = "ground IR"
-    viewer.add_image(frames, name=image, contrast_limits=robust_contrast_limits(frames))
+    viewer.add_image(
+        frames, name=image, contrast_limits=percentile_limits(frames, *DISPLAY_PERCENTILES)
+    )
     viewer.add_labels(truth, name="ground truth", visible=False)
 
     run = RunIRSAMWidget(viewer)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .data.io import is_image_file, read_frames, robust_contrast_limits
+from .data.io import DISPLAY_PERCENTILES, is_image_file, percentile_limits, read_frames
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -34,7 +34,7 @@ def read_infrared(path: str | list[str]) -> list[LayerData]:
     )
     stack = read_frames(target)
     data = stack.data[0] if stack.data.shape[0] == 1 else stack.data
-    lo, hi = robust_contrast_limits(data[..., :3] if stack.rgb else data)
+    lo, hi = percentile_limits(data[..., :3] if stack.rgb else data, *DISPLAY_PERCENTILES)
     first = Path(stack.paths[0])
     name = first.parent.name if Path(str(target)).is_dir() else first.stem
     meta: dict[str, Any] = {

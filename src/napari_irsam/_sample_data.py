@@ -9,7 +9,7 @@ from .data.synthetic import make_sequence
 
 def make_sample_data() -> list[tuple[Any, dict[str, Any], str]]:
     """8 frames of 256×256 uint16 (thermal-camera-like) + a ground-truth Labels layer."""
-    from .data.io import robust_contrast_limits
+    from .data.io import DISPLAY_PERCENTILES, percentile_limits
 
     frames, labels = make_sequence(
         n_frames=8, shape=(256, 256), seed=7, n_targets=3, background="cloud"
@@ -22,7 +22,7 @@ def make_sample_data() -> list[tuple[Any, dict[str, Any], str]]:
             {
                 "name": "synthetic IR",
                 "colormap": "gray",
-                "contrast_limits": robust_contrast_limits(frames),
+                "contrast_limits": percentile_limits(frames, *DISPLAY_PERCENTILES),
                 "metadata": meta,
             },
             "image",

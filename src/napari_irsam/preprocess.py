@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.io import percentile_limits
+
 GEOMETRIES = ("auto", "squash", "tile")
 INTENSITIES = ("auto", "percentile", "none")
 
@@ -70,21 +72,6 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
     """(H, W, 3|4) → (H, W) float32 luminance (ITU-R BT.601 weights; alpha dropped)."""
     rgb = frame[..., :3].astype(np.float32)
     return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def percentile_limits(frame: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """Robust (low, high) percentiles over finite values; never equal."""
-    values = frame[np.isfinite(frame)]
-    if values.size == 0:
-        return 0.0, 1.0
-    if values.size > 1_000_000:  # a regular subsample keeps this fast on large frames
-        values = values[:: values.size // 1_000_000 + 1]
-    lo, hi = np.percentile(values, [low, high])
-    if hi <= lo:
-        lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        hi = lo + 1.0
-    return float(lo), float(hi)
 
 
 def to_model_range(

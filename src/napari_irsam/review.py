@@ -36,30 +36,36 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .targets import Target
+
 STATUSES = ("pending", "accepted", "rejected", "added", "edited")
 FORMAT_VERSION = 1
 #: key of the live :class:`ReviewState` in the reviewed mask layer's metadata
 STATE_KEY = "napari_irsam.review_state"
+#: Run metadata keys that say where a mask came from (every key of
+#: :class:`napari_irsam.segment.RunStarted` metadata but the display-only ``has_wpmd``): what a
+#: review keeps as its provenance and an export writes to its manifest. ``params`` is set by the
+#: classical detectors only. Keep this order: the first six describe one run.
+PROVENANCE_KEYS = (
+    "model_id",
+    "checkpoint",
+    "checkpoint_sha256",
+    "config",
+    "mode",
+    "threshold",
+    "device",
+    "params",
+)
 
-
-@dataclass
-class Target:
-    """One target of the review; coordinates in pixels of its frame, (row, col)."""
-
-    frame: int
-    target_id: int
-    centroid: tuple[float, float]
-    area: int
-    bbox: tuple[int, int, int, int]  #: (min_row, min_col, max_row, max_col), max exclusive
-    peak_score: float | None = None  #: max probability inside the target, when known
-    status: str = "pending"
-    fingerprint: str = ""  #: hash of the pixel coordinates of the last known version
-    prev_status: str | None = None  #: status before an edit/rejection (restored on undo)
-    prev_fingerprint: str | None = None  #: fingerprint before that edit/rejection
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.frame, self.target_id)
+__all__ = [
+    "PROVENANCE_KEYS",
+    "STATE_KEY",
+    "STATUSES",
+    "ReviewState",
+    "Target",
+    "as_stack",
+    "frame_crc",
+]
 
 
 def frame_crc(frame: np.ndarray) -> int:

@@ -1,4 +1,4 @@
-"""Connected components → target records (numpy/scipy/scikit-image only).
+"""Connected components → targets (numpy/scipy/scikit-image only).
 
 A *target* is an 8-connected component of a binary mask (inside one frame, never across frames),
 or one label id of an integer labels image. Coordinates are pixels of the frame, (row, col).
@@ -13,23 +13,31 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage.measure import regionprops
 
 #: 8-connectivity inside a frame, nothing across frames
 _STRUCT_2D = np.ones((3, 3), bool)
 
 
 @dataclass
-class TargetRecord:
-    """One target; coordinates in pixels of its frame, (row, col)."""
+class Target:
+    """One target — of a mask read once (:func:`extract_targets`) or of a review
+    (:class:`napari_irsam.review.ReviewState`, which also fills the edit-tracking fields);
+    coordinates in pixels of its frame, (row, col)."""
 
     frame: int
     target_id: int
     centroid: tuple[float, float]
     area: int
     bbox: tuple[int, int, int, int]  #: (min_row, min_col, max_row, max_col), max exclusive
-    peak_score: float | None = None  #: max probability inside the target, when given
+    peak_score: float | None = None  #: max probability inside the target, when known
     status: str = "pending"
+    fingerprint: str = ""  #: review: hash of the pixel coordinates of the last known version
+    prev_status: str | None = None  #: review: status before an edit/rejection (restored on undo)
+    prev_fingerprint: str | None = None  #: review: fingerprint before that edit/rejection
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.frame, self.target_id)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +61,7 @@ def relabel_components(mask: np.ndarray) -> np.ndarray:
 
 def extract_targets(
     mask_or_labels: np.ndarray, prob: np.ndarray | None = None, frame_offset: int = 0
-) -> list[TargetRecord]:
+) -> list[Target]:
     """Target records of a (H, W) or (N, H, W) mask or labels image.
 
     A boolean (or 0/1, 0/255) mask is split into 8-connected components, numbered per frame from 1
@@ -86,6 +94,8 @@ def extract_targets(
             raise ValueError("A labels image cannot hold negative ids.")
     else:
         raise ValueError(f"Expected a mask or labels array, got dtype {arr.dtype}.")
+    from skimage.measure import regionprops  # lazy: the review widget imports Target only
+
     records = []
     for i, frame in enumerate(arr):
         labels = relabel_components(frame) if is_mask else frame.astype(np.int64)
@@ -95,7 +105,7 @@ def extract_targets(
         for r in regionprops(labels, intensity_image=intensity):
             peak = float(r.intensity_max) if intensity is not None else None
             records.append(
-                TargetRecord(
+                Target(
                     frame=i + frame_offset,
                     target_id=int(r.label),
                     centroid=(float(r.centroid[0]), float(r.centroid[1])),

@@ -4,9 +4,10 @@ import tifffile
 from skimage import io as skio
 
 from napari_irsam.data.io import (
+    DISPLAY_PERCENTILES,
     natural_sort_key,
+    percentile_limits,
     read_frames,
-    robust_contrast_limits,
     write_mask_png_folder,
     write_mask_tiff,
 )
@@ -80,12 +81,20 @@ def test_clear_errors(tmp_path):
 def test_contrast_limits_for_16bit_and_constant():
     rng = np.random.default_rng(0)
     thermal = (20000 + rng.normal(0, 50, (4, 64, 64))).astype(np.uint16)
-    lo, hi = robust_contrast_limits(thermal)
+    lo, hi = percentile_limits(thermal, *DISPLAY_PERCENTILES)
     assert 19700 < lo < hi < 20300  # not (0, 65535): the frame must not open black
-    assert robust_contrast_limits(np.full((5, 5), 3.0)) == (3.0, 4.0)
+    assert (lo, hi) == tuple(np.percentile(thermal, DISPLAY_PERCENTILES))
+    assert percentile_limits(np.full((5, 5), 3.0), 0.5, 99.8) == (3.0, 4.0)
     f = np.array([[np.nan, 1.0], [np.inf, 2.0]])
-    lo, hi = robust_contrast_limits(f)
-    assert np.isfinite(lo) and np.isfinite(hi) and lo < hi
+    assert percentile_limits(f, 0, 100) == (1.0, 2.0)  # only the finite values count
+    assert percentile_limits(np.full(4, np.nan), 0, 100) == (0.0, 1.0)
+
+
+def test_percentiles_of_large_arrays_use_a_regular_subsample():
+    data = np.arange(3_000_000, dtype=np.float32)
+    # step 3_000_000 // 1_000_000 + 1 = 4: the values 0, 4, …, 2_999_996 are used
+    assert percentile_limits(data, 0, 100, max_samples=1_000_000) == (0.0, 2_999_996.0)
+    assert percentile_limits(data, 0, 100, max_samples=3_000_000) == (0.0, 2_999_999.0)
 
 
 def test_mask_writers_round_trip(tmp_path):

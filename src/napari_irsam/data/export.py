@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,8 +37,26 @@ from typing import Any
 
 import numpy as np
 
+from .export_files import (
+    check_target,
+    image_format,
+    is_non_empty,
+    known_keys,
+    pixel_key,
+    safe_name,
+    storable_image,
+)
 from .io import atomic_write_bytes
 from .split import SPLIT_BLOCK, previous_sides, split_blocks
+
+__all__ = [
+    "ExportResult",
+    "check_target",
+    "export_training_set",
+    "is_non_empty",
+    "pixel_key",
+    "split_blocks",
+]
 
 
 @dataclass
@@ -57,94 +74,249 @@ def _png_bytes(arr: np.ndarray) -> bytes:
     return iio.imwrite("<bytes>", arr, extension=".png")
 
 
-def pixel_key(source: str, image: np.ndarray, mask: np.ndarray) -> str:
-    """sha256 of a sample's content: its source, stored pixels (dtype, shape, values) and mask
-    (> 0), whatever the PNG encoder makes of them."""
-    img = np.ascontiguousarray(image)
-    img = img.astype(img.dtype.newbyteorder("<"), copy=False)  # 16-bit: one byte order
-    msk = np.asarray(mask) > 0
-    h = hashlib.sha256(f"napari-irsam-sample-1\0{source}\0".encode())
-    h.update(f"{img.dtype.name}{img.shape}|{msk.shape}\0".encode())
-    h.update(img.tobytes())
-    h.update(np.packbits(msk).tobytes())
-    return h.hexdigest()
+@dataclass
+class _Frames:
+    """The per-frame arguments of :func:`export_training_set`, one entry per input frame."""
+
+    names: list[str]
+    reviewed: list[bool]
+    sources: list[str]
+    frame_indices: list[int]
+    groups: list[str]
+    statuses: list[dict[str, int]] | None
 
 
-def _known_keys(folder: Path, samples: list[dict[str, Any]]) -> set[str]:
-    """:func:`pixel_key` of every sample exported before; older manifests lack the key, so their
-    PNGs are decoded (a missing or damaged file cannot be compared and is passed over)."""
-    import imageio.v3 as iio
-
-    keys = set()
-    for s in samples:
-        key = s.get("pixels_sha256")
-        if key is None:
-            try:
-                img = iio.imread(folder / "images" / f"{s['name']}.png")
-                msk = iio.imread(folder / "masks" / f"{s['name']}.png")
-            except Exception:  # decoders raise many types
-                continue
-            key = pixel_key(str(s.get("source", "")), img, msk)
-        keys.add(key)
-    return keys
+def _as_frames(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W[, C]) images and (N, H, W) masks; a single (H, W) frame becomes N = 1."""
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim == 2:
+        images = images[None]
+    if masks.ndim == 2:
+        masks = masks[None]
+    if images.ndim not in (3, 4) or masks.ndim != 3 or images.shape[:3] != masks.shape:
+        raise ValueError(
+            f"Images {images.shape} and masks {masks.shape} differ in shape; export needs one "
+            "(H, W) mask per (H, W) frame."
+        )
+    return images, masks
 
 
-def _to_storable(frame: np.ndarray) -> np.ndarray:
-    if frame.dtype in (np.uint8, np.uint16):
-        return frame
-    if np.issubdtype(frame.dtype, np.integer) and frame.min() >= 0 and frame.max() < 2**16:
-        return frame.astype(np.uint16)
-    from ..preprocess import to_model_range
+def _per_frame(
+    n: int,
+    names: Sequence[str] | None,
+    reviewed: Sequence[bool] | None,
+    sources: Sequence[str] | None,
+    frame_indices: Sequence[int] | None,
+    groups: Sequence[str] | None,
+    frame_statuses: Sequence[dict[str, int]] | None,
+) -> _Frames:
+    """Defaults filled in and every list checked to hold one entry per frame."""
+    names = list(names) if names is not None else [f"frame_{i:04d}" for i in range(n)]
+    reviewed = list(reviewed) if reviewed is not None else [True] * n
+    sources = list(sources) if sources is not None else ["<memory>"] * n
+    frame_indices = list(frame_indices) if frame_indices is not None else list(range(n))
+    groups = list(groups) if groups is not None else sources
+    statuses = list(frame_statuses) if frame_statuses is not None else None
+    per_frame = {
+        "names": names,
+        "reviewed": reviewed,
+        "sources": sources,
+        "frame_indices": frame_indices,
+        "groups": groups,
+        **({"frame_statuses": statuses} if statuses is not None else {}),
+    }
+    for what, values in per_frame.items():
+        if len(values) != n:
+            raise ValueError(f"Got {len(values)} {what} for {n} frame(s).")
+    return _Frames(names, reviewed, sources, frame_indices, groups, statuses)
 
-    return to_model_range(frame, "percentile")[..., 0].astype(np.uint8)
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of an earlier export into ``folder`` (no samples when there is none)."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        return {"samples": []}
+    try:
+        old = json.loads(manifest_path.read_text())
+        old["samples"] = list(old["samples"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{manifest_path} is damaged ({exc.__class__.__name__}), so nothing can be "
+            "appended to it; choose a new folder."
+        ) from exc
+    return old
 
 
-def _image_format(arr: np.ndarray) -> str:
-    """``"png8"`` or ``"png16"``: what :func:`_to_storable` output is written as."""
-    return "png16" if arr.dtype == np.uint16 else "png8"
+def _used_names(folder: Path, samples: list[dict[str, Any]]) -> set[str]:
+    """Sample names taken: the manifest's, and every file in images/ (never replace a file the
+    manifest does not know, e.g. one left by an interrupted export)."""
+    used = {s["name"] for s in samples}
+    if (folder / "images").is_dir():
+        used |= {p.stem for p in (folder / "images").iterdir() if not p.name.startswith(".")}
+    return used
 
 
-def _safe_name(name: str) -> str:
-    """A file stem that stays one file in images/ and one line in a split file."""
-    name = re.sub(r"[\\/\r\n\t:]", "_", str(name)).strip()
-    if Path(name).suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"):
-        name = name[: -len(Path(name).suffix)] + "_" + Path(name).suffix[1:]  # read_split strips it
-    return name.lstrip(".") or "frame"
-
-
-def is_non_empty(out: str | os.PathLike[str]) -> bool:
-    """True when ``out`` exists and is not an empty folder (an export there needs a choice)."""
-    out = Path(out)
-    return out.exists() and (not out.is_dir() or any(out.iterdir()))
-
-
-def check_target(out: str | os.PathLike[str], if_exists: str = "error") -> Path:
-    """The folder an export to ``out`` would write to; a one-sentence ``ValueError`` if none."""
-    if not str(out).strip():
-        raise ValueError("Choose an output folder for the export.")
-    out = Path(out).expanduser()
-    if if_exists not in ("error", "append", "new"):
-        raise ValueError(f"if_exists must be 'error', 'append' or 'new', got {if_exists!r}.")
-    if not out.parent.is_dir():
-        raise ValueError(f"Cannot export to {out}: its parent folder does not exist.")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"Cannot export to {out}: it is a file, not a folder.")
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise ValueError(f"Cannot export to {out}: the folder is not writable.")
-    if out.exists() and any(out.iterdir()):
-        if if_exists == "error":
-            raise ValueError(f"{out} is not empty; choose 'append' or a new folder.")
-        if if_exists == "new":
-            i = 2
-            while Path(f"{out}_{i}").exists():
-                i += 1
-            return Path(f"{out}_{i}")
-        if not (out / "manifest.json").is_file():
-            raise ValueError(
-                f"{out} is not empty and is not a napari-irsam export (no manifest.json), so "
-                "nothing can be appended to it; choose a new folder."
+def _draw_sides(
+    old: dict[str, Any], frames: _Frames, keep: list[int], test_ratio: float, seed: int
+) -> tuple[int, list[bool]]:
+    """(split block size, test flag per kept frame): frames and blocks exported before keep
+    their side, the others are drawn in blocks (see :func:`split_blocks`)."""
+    block = int(old.get("split_block", SPLIT_BLOCK))
+    frame_side, block_side = previous_sides(old["samples"], block)
+    src, idx, grp = frames.sources, frames.frame_indices, frames.groups
+    is_test = split_blocks(
+        [str(grp[i]) for i in keep],
+        test_ratio,
+        seed,
+        block=block,
+        positions=[int(idx[i]) for i in keep],
+        fixed=[
+            frame_side.get(
+                (str(src[i]), int(idx[i])), block_side.get((str(grp[i]), int(idx[i]) // block))
             )
-    return out
+            for i in keep
+        ],
+    )
+    return block, is_test
+
+
+def _write_samples(
+    folder: Path,
+    images: np.ndarray,
+    masks: np.ndarray,
+    frames: _Frames,
+    sides: dict[int, bool],
+    seen: set[str],
+    used_names: set[str],
+    export_no: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Write the kept frames (``sides``: frame → test flag) that are not duplicates of a sample
+    seen before, in this export or an earlier one. Returns (new manifest entries, names written,
+    names skipped as duplicates); ``seen`` and ``used_names`` are updated."""
+    samples: list[dict[str, Any]] = []
+    written: list[str] = []
+    skipped: list[str] = []
+    for done, (i, test) in enumerate(sides.items(), start=1):
+        stored = storable_image(images[i])
+        mask = np.where(masks[i] > 0, 255, 0).astype(np.uint8)
+        key = pixel_key(str(frames.sources[i]), stored, mask)
+        if key in seen:
+            skipped.append(str(frames.names[i]))
+        else:
+            base = safe_name(frames.names[i])
+            name, k = base, 2
+            while name in used_names:
+                name, k = f"{base}_{k}", k + 1
+            img_b, msk_b = _png_bytes(stored), _png_bytes(mask)
+            atomic_write_bytes(folder / "images" / f"{name}.png", img_b)
+            atomic_write_bytes(folder / "masks" / f"{name}.png", msk_b)
+            seen.add(key)
+            used_names.add(name)
+            written.append(name)
+            sample = {
+                "name": name,
+                "source": frames.sources[i],
+                "group": str(frames.groups[i]),
+                "frame_index": int(frames.frame_indices[i]),
+                "reviewed": bool(frames.reviewed[i]),
+                "split": "test" if test else "train",
+                "dtype": str(images[i].dtype),
+                "image_format": image_format(stored),
+                "image_sha256": hashlib.sha256(img_b).hexdigest(),
+                "mask_sha256": hashlib.sha256(msk_b).hexdigest(),
+                "pixels_sha256": key,
+                "export": export_no,
+            }
+            if frames.statuses is not None:
+                sample["statuses"] = dict(frames.statuses[i])
+            samples.append(sample)
+        if progress is not None:
+            progress(done, len(sides))
+    return samples, written, skipped
+
+
+def _write_splits(
+    folder: Path, samples: list[dict[str, Any]]
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """splits/train.txt and splits/test.txt of every sample; returns (train, test, sha256s)."""
+    train = [s["name"] for s in samples if s["split"] == "train"]
+    test = [s["name"] for s in samples if s["split"] == "test"]
+    split_files = {}
+    for split_name, listed in (("train", train), ("test", test)):
+        data = "".join(f"{x}\n" for x in listed).encode()
+        atomic_write_bytes(folder / "splits" / f"{split_name}.txt", data)
+        split_files[f"splits/{split_name}.txt"] = hashlib.sha256(data).hexdigest()
+    return train, test, split_files
+
+
+def _manifest(
+    old: dict[str, Any],
+    samples: list[dict[str, Any]],
+    split_files: dict[str, str],
+    record: dict[str, Any],
+    block: int,
+) -> dict[str, Any]:
+    """The new manifest; ``record`` describes this export (number, time, counts, settings) and
+    is appended to the export history."""
+    formats = sorted({s.get("image_format", "png8") for s in samples})
+    return {
+        "format": "napari-irsam-export",
+        "plugin_version": record["plugin_version"],
+        "export_time": record["export_time"],
+        "image_format": formats[0] if len(formats) == 1 else "mixed",
+        "image_formats": {
+            "png8": "8-bit greyscale PNG",
+            "png16": "16-bit greyscale PNG, source values kept",
+        },
+        "provenance": record["provenance"],
+        "status_counts": record["status_counts"],
+        "reviewed_only": record["reviewed_only"],
+        "test_ratio": record["test_ratio"],
+        "seed": record["seed"],
+        "split_block": block,
+        "samples": samples,
+        "split_files_sha256": split_files,
+        "exports": old.get("exports", []) + [record],
+    }
+
+
+def _write_export(
+    folder: Path,
+    old: dict[str, Any],
+    images: np.ndarray,
+    masks: np.ndarray,
+    frames: _Frames,
+    keep: list[int],
+    settings: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> ExportResult:
+    """Draw the sides, write the new samples, the split files and the manifest (last, so an
+    interrupted export leaves the previous manifest in place)."""
+    from .. import __version__
+
+    export_no = len(old.get("exports", [])) + 1
+    export_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    block, is_test = _draw_sides(old, frames, keep, settings["test_ratio"], settings["seed"])
+    seen, used = known_keys(folder, old["samples"]), _used_names(folder, old["samples"])
+    sides = dict(zip(keep, is_test))
+    new, written, skipped = _write_samples(
+        folder, images, masks, frames, sides, seen, used, export_no, progress
+    )
+    samples = old["samples"] + new
+    train, test, split_files = _write_splits(folder, samples)
+    record = {
+        "export": export_no,
+        "export_time": export_time,
+        "plugin_version": __version__,
+        "written": len(written),
+        "skipped_duplicates": len(skipped),
+        **settings,
+    }
+    manifest = _manifest(old, samples, split_files, record, block)
+    data = json.dumps(manifest, indent=1, default=str).encode()
+    atomic_write_bytes(folder / "manifest.json", data)
+    return ExportResult(folder, written, skipped, train, test)
 
 
 def export_training_set(
@@ -179,157 +351,25 @@ def export_training_set(
     Raises:
         ValueError: one sentence the user can act on (bad path, nothing to export, shapes, …).
     """
-    from .. import __version__
-
-    images, masks = np.asarray(images), np.asarray(masks)
-    if images.ndim == 2:
-        images = images[None]
-    if masks.ndim == 2:
-        masks = masks[None]
-    if images.ndim not in (3, 4) or masks.ndim != 3 or images.shape[:3] != masks.shape:
-        raise ValueError(
-            f"Images {images.shape} and masks {masks.shape} differ in shape; export needs one "
-            "(H, W) mask per (H, W) frame."
-        )
+    images, masks = _as_frames(images, masks)
     n = len(images)
-    names = list(names) if names is not None else [f"frame_{i:04d}" for i in range(n)]
-    reviewed = list(reviewed) if reviewed is not None else [True] * n
-    sources = list(sources) if sources is not None else ["<memory>"] * n
-    frame_indices = list(frame_indices) if frame_indices is not None else list(range(n))
-    per_frame = {
-        "names": names,
-        "reviewed": reviewed,
-        "sources": sources,
-        "frame_indices": frame_indices,
-    }
-    groups = list(groups) if groups is not None else sources
-    per_frame["groups"] = groups
-    if frame_statuses is not None:
-        per_frame["frame_statuses"] = frame_statuses = list(frame_statuses)
-    for what, values in per_frame.items():
-        if len(values) != n:
-            raise ValueError(f"Got {len(values)} {what} for {n} frame(s).")
+    frames = _per_frame(n, names, reviewed, sources, frame_indices, groups, frame_statuses)
     if not 0.0 <= test_ratio < 1.0:
         raise ValueError(f"test_ratio must be in [0, 1), got {test_ratio}.")
-    keep = [i for i in range(n) if reviewed[i] or not reviewed_only]
+    keep = [i for i in range(n) if frames.reviewed[i] or not reviewed_only]
     if not keep:
         raise ValueError("No frame is marked reviewed; mark frames reviewed or export all frames.")
     folder = check_target(out, if_exists)
-    manifest_path = folder / "manifest.json"
-    old: dict[str, Any] = {"samples": []}
-    if manifest_path.is_file():
-        try:
-            old = json.loads(manifest_path.read_text())
-            old["samples"] = list(old["samples"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"{manifest_path} is damaged ({exc.__class__.__name__}), so nothing can be "
-                "appended to it; choose a new folder."
-            ) from exc
-    seen = _known_keys(folder, old["samples"])
-    used_names = {s["name"] for s in old["samples"]}
-    if (folder / "images").is_dir():  # never replace a file the manifest does not know
-        used_names |= {p.stem for p in (folder / "images").iterdir() if not p.name.startswith(".")}
-    export_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    export_no = len(old.get("exports", [])) + 1
-
-    block = int(old.get("split_block", SPLIT_BLOCK))
-    frame_side, block_side = previous_sides(old["samples"], block)
-    is_test = split_blocks(
-        [str(groups[i]) for i in keep],
-        test_ratio,
-        seed,
-        block=block,
-        positions=[int(frame_indices[i]) for i in keep],
-        fixed=[
-            frame_side.get(
-                (str(sources[i]), int(frame_indices[i])),
-                block_side.get((str(groups[i]), int(frame_indices[i]) // block)),
-            )
-            for i in keep
-        ],
-    )
-    samples, written, skipped = list(old["samples"]), [], []
+    old = _read_manifest(folder)
+    settings = {
+        "reviewed_only": reviewed_only,
+        "test_ratio": test_ratio,
+        "seed": seed,
+        "provenance": provenance or {},
+        "status_counts": statuses or {},
+    }
     try:
-        for done, (flag, i) in enumerate(zip(is_test, keep), start=1):
-            stored = _to_storable(images[i])
-            mask = np.where(masks[i] > 0, 255, 0).astype(np.uint8)
-            key = pixel_key(str(sources[i]), stored, mask)
-            if key in seen:
-                skipped.append(str(names[i]))
-            else:
-                img_b, msk_b = _png_bytes(stored), _png_bytes(mask)
-                base = _safe_name(names[i])
-                name, k = base, 2
-                while name in used_names:
-                    name, k = f"{base}_{k}", k + 1
-                atomic_write_bytes(folder / "images" / f"{name}.png", img_b)
-                atomic_write_bytes(folder / "masks" / f"{name}.png", msk_b)
-                seen.add(key)
-                used_names.add(name)
-                written.append(name)
-                sample = {
-                    "name": name,
-                    "source": sources[i],
-                    "group": str(groups[i]),
-                    "frame_index": int(frame_indices[i]),
-                    "reviewed": bool(reviewed[i]),
-                    "split": "test" if flag else "train",
-                    "dtype": str(images[i].dtype),
-                    "image_format": _image_format(stored),
-                    "image_sha256": hashlib.sha256(img_b).hexdigest(),
-                    "mask_sha256": hashlib.sha256(msk_b).hexdigest(),
-                    "pixels_sha256": key,
-                    "export": export_no,
-                }
-                if frame_statuses is not None:
-                    sample["statuses"] = dict(frame_statuses[i])
-                samples.append(sample)
-            if progress is not None:
-                progress(done, len(keep))
-        train = [s["name"] for s in samples if s["split"] == "train"]
-        test = [s["name"] for s in samples if s["split"] == "test"]
-        split_files = {}
-        for split_name, listed in (("train", train), ("test", test)):
-            data = "".join(f"{x}\n" for x in listed).encode()
-            atomic_write_bytes(folder / "splits" / f"{split_name}.txt", data)
-            split_files[f"splits/{split_name}.txt"] = hashlib.sha256(data).hexdigest()
-        formats = sorted({s.get("image_format", "png8") for s in samples})
-        manifest = {
-            "format": "napari-irsam-export",
-            "plugin_version": __version__,
-            "export_time": export_time,
-            "image_format": formats[0] if len(formats) == 1 else "mixed",
-            "image_formats": {
-                "png8": "8-bit greyscale PNG",
-                "png16": "16-bit greyscale PNG, source values kept",
-            },
-            "provenance": provenance or {},
-            "status_counts": statuses or {},
-            "reviewed_only": reviewed_only,
-            "test_ratio": test_ratio,
-            "seed": seed,
-            "split_block": block,
-            "samples": samples,
-            "split_files_sha256": split_files,
-            "exports": old.get("exports", [])
-            + [
-                {
-                    "export": export_no,
-                    "export_time": export_time,
-                    "plugin_version": __version__,
-                    "written": len(written),
-                    "skipped_duplicates": len(skipped),
-                    "reviewed_only": reviewed_only,
-                    "test_ratio": test_ratio,
-                    "seed": seed,
-                    "provenance": provenance or {},
-                    "status_counts": statuses or {},
-                }
-            ],
-        }
-        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1, default=str).encode())
+        return _write_export(folder, old, images, masks, frames, keep, settings, progress)
     except OSError as exc:  # disk full, a read-only sub-folder, …: one sentence for the user
         reason = exc.strerror or exc.__class__.__name__
         raise ValueError(f"Cannot write the export to {folder}: {reason}.") from exc
-    return ExportResult(folder, written, skipped, train, test)

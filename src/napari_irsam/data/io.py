@@ -123,14 +123,27 @@ def read_frames(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
     return FrameStack(data, [str(f) for f in files], names, str(data.dtype), rgb)
 
 
-def robust_contrast_limits(
-    data: np.ndarray, low: float = 0.5, high: float = 99.8, max_samples: int = 2_000_000
+#: display contrast limits: the darkest 0.5 % of pixels go black, the brightest 0.2 % (hot
+#: targets) saturate, so a 16-bit thermal frame does not open black
+DISPLAY_PERCENTILES = (0.5, 99.8)
+
+
+def percentile_limits(
+    data: np.ndarray, low: float, high: float, max_samples: int = 1_000_000
 ) -> tuple[float, float]:
-    """Percentile contrast limits over finite values of a (sub-sampled) array; never equal."""
+    """Robust (low, high) percentiles of the finite values of ``data`` (any shape); never equal.
+
+    The one percentile helper: display contrast limits (reader, sample data; use
+    :data:`DISPLAY_PERCENTILES`) and the model's intensity stretch
+    (:func:`napari_irsam.preprocess.to_model_range`). Arrays of more than ``max_samples`` values
+    are regularly sub-sampled first, so large stacks stay cheap. No finite value gives (0, 1);
+    a constant gives (v, v + 1).
+    """
     flat = np.asarray(data).reshape(-1)
     if flat.size > max_samples:
         flat = flat[:: flat.size // max_samples + 1]
-    flat = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
+    if flat.dtype.kind == "f":
+        flat = flat[np.isfinite(flat)]
     if flat.size == 0:
         return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(flat, [low, high]))

@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,25 +267,14 @@ def plain(obj: Any) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> str:
-    """``torch.save`` to a temporary file in the target folder, then rename. Returns sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``torch.save`` to memory, then written atomically (temporary file, fsync, rename: the one
+    atomic writer, :func:`napari_irsam.data.io.atomic_write_bytes`). Returns the sha256."""
+    from ..data.io import atomic_write_bytes
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     data = buf.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
