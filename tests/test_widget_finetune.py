@@ -1,7 +1,9 @@
+import threading
 from pathlib import Path
 
 import pytest
 
+from napari_irsam._widgets import finetune
 from napari_irsam._widgets.finetune import FinetuneWidget
 from napari_irsam.data.synthetic import make_dataset
 from napari_irsam.model import read_checkpoint
@@ -32,15 +34,30 @@ def test_trains_and_hands_checkpoint_to_run_irsam(widget, qtbot):
     assert run.model_source() == w.best
 
 
-def test_cancel_keeps_the_last_checkpoint(widget, qtbot):
+def test_cancel_keeps_the_last_checkpoint(widget, qtbot, monkeypatch):
+    """Event-driven, not timed: training is held after its first epoch until Cancel has been
+    clicked, so on any machine the cancel lands after epoch 0 and before epoch 1 ends."""
+    gate = threading.Event()
+    real_train = finetune.train
+
+    def held_after_first_epoch(cfg):
+        for ev in real_train(cfg):
+            yield ev
+            if ev.kind == "epoch":
+                gate.wait(timeout=300)
+
+    monkeypatch.setattr(finetune, "train", held_after_first_epoch)
     _, w, data = widget
     w.epochs_spin.setValue(20)
     w.start()
-    qtbot.waitUntil(lambda: "saved" in w.status.text(), timeout=180_000)
-    w.cancel()
+    try:
+        qtbot.waitUntil(lambda: "saved" in w.status.text(), timeout=180_000)
+        w.cancel()
+    finally:
+        gate.set()
     qtbot.waitUntil(lambda: w.worker is None, timeout=180_000)
     last = data / "finetune" / "last.pt"
-    assert last.is_file() and read_checkpoint(last).metadata["epoch"] < 19
+    assert last.is_file() and read_checkpoint(last).metadata["epoch"] == 0
     assert w.run_button.isEnabled() and not w.cancel_button.isEnabled()
 
 

@@ -191,8 +191,10 @@ def test_paint_marks_target_edited(make_napari_viewer, qtbot, sequence, notes):
     layer.brush_size = 1
     r = t.bbox[2]  # the row just below the target, under one of its bottom pixels
     c = int(np.nonzero(layer.data[key[0], r - 1] == key[1])[0][0])
-    layer.paint((key[0], r, c), key[1], refresh=True)  # napari's paint emits events.paint
-    qtbot.waitUntil(lambda: widget.state.targets[key].status == "edited", timeout=2000)
+    # napari emits events.paint before it writes the pixels; the widget syncs on its flush timer
+    with qtbot.waitSignal(widget._flush.timeout, timeout=60_000):
+        layer.paint((key[0], r, c), key[1], refresh=True)
+    assert widget.state.targets[key].status == "edited"
     assert widget.state.targets[key].area > area
     row = widget.table.row_of(key)
     assert widget.table.item(row, 5).text() == "edited"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from napari_irsam._widgets import run_irsam
 from napari_irsam._widgets.run_irsam import RunIRSAMWidget
 from napari_irsam.model import IRSAMConfig, build_irsam, save_checkpoint
+from napari_irsam.segment import FrameDone
 
 OUTPUT_NAMES = [
     "IRSAM mask [ir]",
@@ -111,7 +114,20 @@ def test_current_frame_and_range_leave_other_frames_zero(setup, qtbot, notes):
     assert [r["frames"] for r in prob.metadata["runs"]] == [[3], [1, 2]]
 
 
-def test_cancel_mid_stack_keeps_done_frames(setup, qtbot, notes):
+def test_cancel_mid_stack_keeps_done_frames(setup, qtbot, notes, monkeypatch):
+    """Event-driven, not timed: the run is held after its first frame until Cancel has been
+    clicked, so on any machine the cancel lands mid-stack. The frame in progress when Cancel was
+    clicked (frame 1) still arrives; nothing after it runs."""
+    gate = threading.Event()
+    real_run = run_irsam.run_segmentation
+
+    def held_after_first_frame(*args, **kwargs):
+        for event in real_run(*args, **kwargs):
+            yield event
+            if isinstance(event, FrameDone) and event.done == 1:
+                gate.wait(timeout=300)
+
+    monkeypatch.setattr(run_irsam, "run_segmentation", held_after_first_frame)
     viewer, widget = setup(_stack(12))
     widget.scope_combo.setCurrentText("all frames")
     widget.run_button.click()
@@ -120,10 +136,13 @@ def test_cancel_mid_stack_keeps_done_frames(setup, qtbot, notes):
     qtbot.waitUntil(lambda: "IRSAM probability [ir]" in viewer.layers, timeout=30_000)
     prob = viewer.layers["IRSAM probability [ir]"]
     qtbot.waitUntil(lambda: len(prob.metadata.get("processed_frames", [])) >= 1, timeout=30_000)
-    widget.cancel_button.click()
+    try:
+        widget.cancel_button.click()
+    finally:
+        gate.set()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)
     processed = prob.metadata["processed_frames"]
-    assert 1 <= len(processed) < 12
+    assert processed == [0, 1]
     for i in range(12):
         assert bool(prob.data[i].any()) == (i in processed)
     assert "Cancelled" in widget.status.text() and widget.run_button.isEnabled()
