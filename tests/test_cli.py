@@ -13,6 +13,7 @@ from napari_irsam.classical import detect
 from napari_irsam.cli import main
 from napari_irsam.data.dataset import IRSTDDataset
 from napari_irsam.data.synthetic import make_dataset
+from napari_irsam.effort import EFFORT_KEYS, EffortAccumulator
 from napari_irsam.metrics import evaluate
 from napari_irsam.model import IRSAMConfig, build_irsam, save_checkpoint
 
@@ -71,9 +72,27 @@ def test_evaluate_matches_metrics_module(tmp_path, dataset):
         [np.where(s.mask, 255, 0).astype(np.uint8) for s in samples],
         mode="paper",
     )
-    assert set(got) == {"iou", "niou", "pd", "fa", "n_images", "mode"}
+    assert set(got) == {"iou", "niou", "pd", "fa", "n_images", "mode", "effort", "target_ap"}
     for k in ("iou", "niou", "pd", "fa", "n_images"):
         assert got[k] == pytest.approx(ref[k])
+    eff = EffortAccumulator()
+    for s in samples:
+        d = detect("maxmedian", s.image)
+        eff.update(d.mask, s.mask, d.saliency)
+    want = eff.compute()
+    assert set(got["effort"]) == set(EFFORT_KEYS)
+    for k in EFFORT_KEYS:
+        assert got["effort"][k] == pytest.approx(want[k])
+    assert got["target_ap"] == pytest.approx(want["target_ap"])
+
+
+def test_precision_is_a_choice(tmp_path, dataset, capsys):
+    img = dataset / "images" / "syn_00001.png"
+    with pytest.raises(SystemExit) as exc:
+        run(f"predict {img} --out {tmp_path / 'p'} --model tophat --precision fp64")
+    assert exc.value.code == 2
+    assert "--precision" in capsys.readouterr().err
+    assert run(f"predict {img} --out {tmp_path / 'q'} --model tophat --precision bf16") == 0
 
 
 def test_evaluate_predictions_folder_with_512_protocol(tmp_path, dataset):

@@ -19,7 +19,7 @@ class UsageError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
-def _segmenter(model: str, device: str, threshold: float):
+def _segmenter(model: str, device: str, threshold: float, precision: str = "fp32"):
     """Return ``frame (H, W) → (mask bool, score float32)`` for a model name or checkpoint path."""
     if model in CLASSICAL_DETECTORS:
 
@@ -35,7 +35,8 @@ def _segmenter(model: str, device: str, threshold: float):
         net, _ = load_model(model)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from exc
-    predictor = Predictor(net, device, threshold=threshold, maps=())  # no display maps
+    # no display maps: nobody looks at them here
+    predictor = Predictor(net, device, threshold=threshold, maps=(), precision=precision)
 
     def run_irsam(frame: np.ndarray):
         p = predictor.predict_frame(frame)
@@ -61,7 +62,7 @@ def cmd_predict(args: Any) -> int:
     from .data.io import atomic_path, write_mask_png_folder
     from .targets import extract_targets
 
-    run = _segmenter(args.model, args.device, args.threshold)
+    run = _segmenter(args.model, args.device, args.threshold, args.precision)
     out = Path(args.out)
     rows = []
     frames = list(_iter_inputs(args.input))
@@ -107,7 +108,9 @@ def cmd_evaluate(args: Any) -> int:
         raise UsageError(str(exc)) from exc
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
-    run = _segmenter(args.model, args.device, args.threshold) if args.model else None
+    run = (
+        _segmenter(args.model, args.device, args.threshold, args.precision) if args.model else None
+    )
     acc, effort = MetricAccumulator(args.mode), EffortAccumulator()
     progress = _progress(len(data), "evaluate")
     for i in range(len(data)):

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
         p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
+        p.add_argument(
+            "--precision",
+            choices=("fp32", "bf16", "fp16"),
+            default="fp32",
+            help="autocast precision on CUDA (the CPU always runs fp32)",
+        )
 
     pred = sub.add_parser("predict", help="segment files, folders or TIFF stacks")
     pred.add_argument("input", nargs="+", help="image files, folders of frames, TIFF stacks")
