@@ -327,16 +327,6 @@ def test_classical_detectors_take_2x2_frames_like_irsam(make_napari_viewer, qtbo
     assert viewer.layers[MASK].data.shape == (2, 2)
 
 
-def test_demo_selects_the_image_not_the_hidden_ground_truth(qtbot):
-    from napari_irsam._demo import run_demo
-
-    viewer = run_demo(with_sample=True, run=False)
-    try:
-        assert viewer.layers.selection.active.name == "synthetic IR"
-    finally:
-        viewer.close()
-
-
 def test_run_errors_are_one_notification(make_napari_viewer, qtbot, notes, tmp_path):
     viewer = make_napari_viewer()
     viewer.add_image(_frames(), name="ir")
