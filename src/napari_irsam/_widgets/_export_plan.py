@@ -30,20 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..data.export import ExportResult, export_training_set
+from ..review import PROVENANCE_KEYS  # run metadata passed on to the manifest
 
 REVIEW_STATE_KEY = "napari_irsam.review_state"  #: the live ReviewState of a labels layer
 REVIEW_SIDECAR_KEY = "napari_irsam.review_sidecar"  #: where "Review targets" autosaves it
-#: run metadata of "Run IRSAM" output layers passed on to the manifest
-PROVENANCE_KEYS = (
-    "model_id",
-    "checkpoint",
-    "checkpoint_sha256",
-    "config",
-    "mode",
-    "threshold",
-    "device",
-    "params",
-)
 
 
 # ------------------------------------------------------------------------------- layer helpers
