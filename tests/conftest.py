@@ -7,6 +7,21 @@ import torch
 
 from napari_irsam.model import IRSAMConfig, build_irsam
 
+#: fixtures that start Qt; a session that uses one checks first that Qt can start at all
+QT_FIXTURES = frozenset({"qapp", "qtbot", "make_napari_viewer"})
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xvfb has started the virtual display
+def pytest_collection_modifyitems(session, config, items):
+    """Stop with one line (not "Fatal Python error: Aborted" mid-suite) when Qt cannot start."""
+    if not any(QT_FIXTURES & set(getattr(item, "fixturenames", ())) for item in items):
+        return
+    from napari_irsam._qt_check import qt_start_problem
+
+    problem = qt_start_problem(xvfb=config.pluginmanager.has_plugin("xvfb"))
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+
 
 @pytest.fixture(scope="session")
 def release_model():

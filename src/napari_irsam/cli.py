@@ -21,7 +21,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
+    from ._qt_check import qt_start_problem
 
+    problem = qt_start_problem()  # Qt aborts the interpreter on a missing library or display
+    if problem:
+        print(f"napari-irsam demo: {problem}", file=sys.stderr)
+        return 2
     run_demo(with_sample=not args.no_sample)
     return 0
 
