@@ -48,12 +48,15 @@ def _segmenter(model: str, device: str, threshold: float, precision: str = "fp32
 def _iter_inputs(inputs: list[str]) -> Iterator[tuple[str, np.ndarray]]:
     """(name, frame) for every frame of every input file/folder/stack."""
     from .data.io import read_frames
+    from .data.thermal import dji_warnings
     from .preprocess import to_grey
 
     for item in inputs:
         if not Path(item).exists():
             raise UsageError(f"Input {item} does not exist.")
         stack = read_frames(item)
+        for warning in dji_warnings(stack.paths):  # DJI R-JPEG: the palette picture only
+            print(f"napari-irsam: warning: {warning}", file=sys.stderr)
         for name, frame in zip(stack.frame_names, stack.data):
             yield name, (to_grey(frame) if stack.rgb else frame)
 
@@ -250,7 +253,7 @@ def cmd_export(args: Any) -> int:
         test_ratio=args.test_ratio,
         seed=args.seed,
         if_exists=args.if_exists,
-        provenance={"exported_by": "napari-irsam export"},
+        provenance={"exported_by": "napari-irsam export", **images.metadata},  # + "thermal"
     )
     print(
         f"{len(result.written)} sample(s) written, {len(result.skipped_duplicates)} duplicate(s) "

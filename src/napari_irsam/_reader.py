@@ -1,4 +1,9 @@
-"""napari reader for infrared frames: TIFF stacks (8/16/32-bit, float), PNG/BMP/JPG, folders."""
+"""napari reader for infrared frames: TIFF stacks (8/16/32-bit, float), PNG/BMP/JPG, folders.
+
+Thin over :mod:`napari_irsam.data.io`: headers are checked first (a frame over the pixel limit is
+refused with one notification, nothing is allocated), big stacks open lazily (memmap / dask), and a
+folder of frames of different sizes opens as one layer per size, with a notification saying so.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .data.io import DISPLAY_PERCENTILES, is_image_file, percentile_limits, read_frames
+from .data.io import (
+    DISPLAY_PERCENTILES,
+    FrameStack,
+    is_image_file,
+    percentile_limits,
+    read_frame_groups,
+)
+from .data.thermal import dji_warnings
 
 LayerData = tuple[Any, dict[str, Any], str]
+#: npe2's "read, but no layers" value: a refused file is a notification, not an exception
+NO_LAYERS: list[Any] = [(None,)]
 
 
 def _supported(path: str | os.PathLike[str]) -> bool:
@@ -25,18 +39,16 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]]
     return read_infrared
 
 
-def read_infrared(path: str | list[str]) -> list[LayerData]:
-    """Read frames as one image layer with IR-aware contrast; errors are one-sentence ValueErrors."""
-    target = (
-        path
-        if isinstance(path, list) and len(path) > 1
-        else (path[0] if isinstance(path, list) else path)
-    )
-    stack = read_frames(target)
+def _notify(message: str, error: bool = False) -> None:
+    from napari.utils.notifications import show_error, show_info
+
+    (show_error if error else show_info)(message)
+
+
+def _layer(stack: FrameStack, name: str) -> LayerData:
+    """One image layer of a stack, with IR-aware contrast (from a sample if it is lazy)."""
     data = stack.data[0] if stack.data.shape[0] == 1 else stack.data
     lo, hi = percentile_limits(data[..., :3] if stack.rgb else data, *DISPLAY_PERCENTILES)
-    first = Path(stack.paths[0])
-    name = first.parent.name if Path(str(target)).is_dir() else first.stem
     meta: dict[str, Any] = {
         "name": name,
         "rgb": stack.rgb,
@@ -44,8 +56,48 @@ def read_infrared(path: str | list[str]) -> list[LayerData]:
             "source_paths": stack.paths,
             "dtype": stack.dtype,
             "frame_names": stack.frame_names,
+            **stack.metadata,  # "thermal": camera parameters and timestamps (data.thermal)
         },
     }
     if not stack.rgb:
         meta.update(colormap="gray", contrast_limits=(lo, hi))
-    return [(data, meta, "image")]
+    return (data, meta, "image")
+
+
+def read_layers(path: str | list[str]) -> list[LayerData]:
+    """The layers of ``path``; errors are one-sentence ``ValueError``/``FileNotFoundError``."""
+    target = (
+        path
+        if isinstance(path, list) and len(path) > 1
+        else (path[0] if isinstance(path, list) else path)
+    )
+    groups = read_frame_groups(target)
+    for warning in dji_warnings([p for g in groups for p in g.paths]):  # DJI: palette picture
+        _notify(warning)
+    is_dir = not isinstance(target, list) and Path(str(target)).is_dir()
+    first = Path(groups[0].paths[0])
+    name = first.parent.name if is_dir else first.stem
+    if len(groups) == 1:
+        return [_layer(groups[0], name)]
+    sizes = []
+    layers = []
+    for g in groups:
+        h, w = g.data.shape[1:3]
+        sizes.append(f"{w}×{h} ({len(g.frame_names)} frame(s))")
+        layers.append(_layer(g, f"{name} [{w}×{h}]"))
+    where = f"The folder {name}" if is_dir else "These files"
+    _notify(
+        f"{where} holds frames of {len(groups)} sizes, opened as {len(groups)} layers: "
+        f"{', '.join(sizes)}."
+    )
+    return layers
+
+
+def read_infrared(path: str | list[str]) -> list[LayerData]:
+    """Read frames as image layers; a file that cannot be opened (missing, unreadable, over the
+    pixel limit) is one error notification and no layer, never a traceback."""
+    try:
+        return read_layers(path)
+    except (ValueError, OSError) as exc:
+        _notify(str(exc), error=True)
+        return NO_LAYERS

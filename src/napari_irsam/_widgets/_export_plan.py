@@ -104,6 +104,8 @@ def mask_provenance(viewer: Any, image: Any, labels: Any, state: Any | None) -> 
         prov.update({k: _jsonable(v) for k, v in state.provenance.items()})
     prov["image_layer"] = image.name
     prov["labels_layer"] = labels.name
+    if image.metadata.get("thermal"):  # radiometric source: camera parameters, timestamps
+        prov["thermal"] = _jsonable(image.metadata["thermal"])
     sidecar = labels.metadata.get(REVIEW_SIDECAR_KEY)
     if sidecar:
         prov["review_sidecar"] = str(sidecar)

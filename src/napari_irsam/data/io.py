@@ -3,10 +3,13 @@
 * A single image file: PNG/BMP/JPG (scikit-image) or TIFF (tifffile; single or multi-page,
   8/16/32-bit integer or float). A multi-page TIFF is an (N, H, W) stack.
 * A folder: every image file in it, natural-sorted (``f2`` before ``f10``), as one stack.
-  Frames of different sizes raise a ``ValueError`` naming two offending files.
+  Frames of different sizes raise a ``ValueError`` naming two offending files in
+  :func:`read_frames`; :func:`read_frame_groups` returns one stack per size instead.
 * A list of files: one stack, in the given order.
 
 Dtypes are preserved; RGB/RGBA frames keep their channels (``FrameStack.rgb`` says so).
+Headers are read first: frames over the pixel limit are refused before decoding, and big stacks
+open lazily (:mod:`napari_irsam.data.lazy`).
 """
 
 from __future__ import annotations
@@ -18,23 +21,38 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-TIFF_EXTS = (".tif", ".tiff")
+from .lazy import (
+    TIFF_EXTS,
+    FrameInfo,
+    is_lazy,
+    lazy_bytes,
+    max_pixels,
+    open_files_lazy,
+    open_tiff_lazy,
+    pil_limit,
+    probe,
+    sample_frames,
+)
+
 OTHER_EXTS = (".png", ".bmp", ".jpg", ".jpeg")
-IMAGE_EXTS = TIFF_EXTS + OTHER_EXTS
+THERMAL_EXTS = (".seq", ".csq", ".fff")  #: FLIR radiometric sequences (data.thermal)
+IMAGE_EXTS = TIFF_EXTS + OTHER_EXTS + THERMAL_EXTS
 
 
 @dataclass
 class FrameStack:
     """Frames read from disk. ``data`` is (N, H, W) or (N, H, W, C); single images have N = 1."""
 
-    data: np.ndarray
+    data: Any  #: numpy in memory, or lazy: numpy.memmap / dask array (see data.lazy)
     paths: list[str] = field(default_factory=list)  #: one entry per file read
     frame_names: list[str] = field(default_factory=list)  #: one stem per frame
     dtype: str = ""
     rgb: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)  #: e.g. "thermal" (data.thermal)
 
 
 def natural_sort_key(name: str) -> list[object]:
@@ -46,19 +64,20 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTS
 
 
-def _read_file(path: Path) -> np.ndarray:
-    """One file → (N, H, W[, C]) array."""
+def _read_file(path: Path, info: FrameInfo | None = None) -> np.ndarray:
+    """One file → (N, H, W[, C]) array, read whole; the header is checked first (pixel limit)."""
+    info = probe(path) if info is None else info
     try:
         if path.suffix.lower() in TIFF_EXTS:
             import tifffile
 
             arr = tifffile.imread(path)
-            if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4):
-                arr = arr[None]
+            arr = arr.reshape((info.n, *info.frame_shape))
         else:
             from skimage import io as skio
 
-            arr = np.asarray(skio.imread(path))
+            with pil_limit(max_pixels()):
+                arr = np.asarray(skio.imread(path))
             if arr.ndim == 3 and arr.shape[-1] == 2:  # grey + alpha
                 arr = arr[..., 0]
             arr = arr[None]
@@ -81,8 +100,8 @@ def list_image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_sort_key(p.name))
 
 
-def read_frames(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> FrameStack:
-    """Read a file, a folder of frames or a list of files as one :class:`FrameStack`."""
+def _input_files(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The image files a path (file, folder) or list of files names, checked to exist."""
     if isinstance(path, (list, tuple)):
         files = [Path(p) for p in path]
         if not files:
@@ -104,23 +123,83 @@ def read_frames(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
             raise FileNotFoundError(f"{f} does not exist.")
         if not is_image_file(f):
             raise ValueError(f"{f.name} is not a supported image file ({', '.join(IMAGE_EXTS)}).")
-    arrays, names = [], []
-    for f in files:
-        arr = _read_file(f)
-        if arrays and arr.shape[1:] != arrays[0].shape[1:]:
-            raise ValueError(
-                f"Frames differ in size: {files[0].name} is {arrays[0].shape[1:]} but {f.name} is "
-                f"{arr.shape[1:]}; open them separately."
-            )
-        if arrays and arr.dtype != arrays[0].dtype:
-            arr = arr.astype(np.result_type(arr.dtype, arrays[0].dtype))
-        arrays.append(arr)
-        names += (
-            [f.stem] if arr.shape[0] == 1 else [f"{f.stem}_{i:04d}" for i in range(arr.shape[0])]
+    return files
+
+
+def _frame_names(infos: Sequence[FrameInfo]) -> list[str]:
+    names: list[str] = []
+    for info in infos:
+        stem = info.path.stem
+        names += [stem] if info.n == 1 else [f"{stem}_{i:04d}" for i in range(info.n)]
+    return names
+
+
+def _stack_of(infos: list[FrameInfo], lazy: bool | None) -> FrameStack:
+    """Files of one frame shape → one :class:`FrameStack`, in memory or lazy (see data.lazy)."""
+    dtype = np.result_type(*[i.dtype for i in infos])
+    nbytes = sum(i.n for i in infos) * int(np.prod(infos[0].frame_shape)) * dtype.itemsize
+    if lazy is None:
+        lazy = nbytes > lazy_bytes()
+    if lazy:
+        data = (
+            open_tiff_lazy(infos[0])
+            if len(infos) == 1 and infos[0].path.suffix.lower() in (TIFF_EXTS)
+            else open_files_lazy(infos)
         )
-    data = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
+    else:
+        arrays = []
+        for info in infos:
+            arr = _read_file(info.path, info)
+            arrays.append(arr.astype(dtype) if arr.dtype != dtype else arr)
+        data = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
     rgb = data.ndim == 4 and data.shape[-1] in (3, 4)
-    return FrameStack(data, [str(f) for f in files], names, str(data.dtype), rgb)
+    paths = [str(i.path) for i in infos]
+    return FrameStack(data, paths, _frame_names(infos), str(data.dtype), rgb)
+
+
+def _thermal_stack(files: list[Path], lazy: bool | None) -> FrameStack | None:
+    """FLIR radiometric files (SEQ/CSQ/FFF, R-JPEG) as °C frames, else None."""
+    from .thermal import thermal_stack
+
+    return thermal_stack(files, lazy)
+
+
+def read_frame_groups(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], lazy: bool | None = None
+) -> list[FrameStack]:
+    """Like :func:`read_frames`, but files of different frame sizes give one stack per size (in
+    order of first appearance) instead of an error — a folder of mixed-size frames."""
+    files = _input_files(path)
+    if (thermal := _thermal_stack(files, lazy)) is not None:
+        return [thermal]
+    infos = [probe(f) for f in files]  # headers only: a bomb is refused before any decoding
+    groups: dict[tuple[int, ...], list[FrameInfo]] = {}
+    for info in infos:
+        groups.setdefault(info.frame_shape, []).append(info)
+    return [_stack_of(g, lazy) for g in groups.values()]
+
+
+def read_frames(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], lazy: bool | None = None
+) -> FrameStack:
+    """Read a file, a folder of frames or a list of files as one :class:`FrameStack`.
+
+    Every file's header is checked against the pixel limit before anything is decoded
+    (:class:`~napari_irsam.data.lazy.FrameTooLargeError`). ``lazy``: True opens the stack without
+    reading it (memmap / dask, see :mod:`napari_irsam.data.lazy`), False reads it whole, None
+    (default) decides by its size (``NAPARI_IRSAM_LAZY_BYTES``).
+    """
+    files = _input_files(path)
+    if (thermal := _thermal_stack(files, lazy)) is not None:
+        return thermal
+    infos = [probe(f) for f in files]
+    for info in infos[1:]:
+        if info.frame_shape != infos[0].frame_shape:
+            raise ValueError(
+                f"Frames differ in size: {files[0].name} is {infos[0].frame_shape} but "
+                f"{info.path.name} is {info.frame_shape}; open them separately."
+            )
+    return _stack_of(infos, lazy)
 
 
 #: display contrast limits: the darkest 0.5 % of pixels go black, the brightest 0.2 % (hot
@@ -137,8 +216,17 @@ def percentile_limits(
     :data:`DISPLAY_PERCENTILES`) and the model's intensity stretch
     (:func:`napari_irsam.preprocess.to_model_range`). Arrays of more than ``max_samples`` values
     are regularly sub-sampled first, so large stacks stay cheap. No finite value gives (0, 1);
-    a constant gives (v, v + 1).
+    a constant gives (v, v + 1). A lazy stack (memmap, dask, zarr) is sampled by whole frames
+    (:func:`~napari_irsam.data.lazy.sample_frames`) and a lazy single frame by a strided grid, so
+    it is never read whole.
     """
+    if is_lazy(data) and np.ndim(data) >= 2:
+        rgb_frame = data.ndim == 3 and data.shape[-1] in (3, 4) and data.shape[0] > 4
+        if data.ndim == 4 or (data.ndim == 3 and not rgb_frame):
+            data = sample_frames(data)
+        else:
+            step = max(1, int(np.sqrt(data.shape[0] * data.shape[1] / max_samples)) + 1)
+            data = np.asarray(data[::step, ::step])
     flat = np.asarray(data).reshape(-1)
     if flat.size > max_samples:
         flat = flat[:: flat.size // max_samples + 1]
