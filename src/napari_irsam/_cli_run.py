@@ -254,6 +254,7 @@ def cmd_export(args: Any) -> int:
         seed=args.seed,
         if_exists=args.if_exists,
         provenance={"exported_by": "napari-irsam export", **images.metadata},  # + "thermal"
+        formats=getattr(args, "format", ["irstd"]),
     )
     print(
         f"{len(result.written)} sample(s) written, {len(result.skipped_duplicates)} duplicate(s) "

@@ -46,6 +46,7 @@ from .export_files import (
     safe_name,
     storable_image,
 )
+from .export_formats import TrackPoint, check_formats, write_detector_formats
 from .io import atomic_write_bytes
 from .split import SPLIT_BLOCK, previous_sides, split_blocks
 
@@ -336,6 +337,8 @@ def export_training_set(
     frame_statuses: Sequence[dict[str, int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     groups: Sequence[str] | None = None,
+    formats: Sequence[str] = ("irstd",),
+    track_points: dict[tuple[str, int], Sequence[TrackPoint]] | None = None,
 ) -> ExportResult:
     """Write frames (N, H, W) and their labels (N, H, W) as an IRSTD training set.
 
@@ -347,12 +350,16 @@ def export_training_set(
             progress: called as ``progress(done, total)`` after each frame (from this thread);
             groups: per-frame sequence id for the split (default: ``sources``) — give frames of one
             sequence stored as one file per frame the same group so they are split in blocks.
+        formats: also "coco" and/or "yolo" (files beside the IRSTD layout, for every sample;
+            formats of earlier exports into the folder are kept up to date) and track_points:
+            tracked targets per (source, frame index) — see :mod:`.export_formats`.
 
     Raises:
         ValueError: one sentence the user can act on (bad path, nothing to export, shapes, …).
     """
     images, masks = _as_frames(images, masks)
     n = len(images)
+    formats = check_formats(formats)
     frames = _per_frame(n, names, reviewed, sources, frame_indices, groups, frame_statuses)
     if not 0.0 <= test_ratio < 1.0:
         raise ValueError(f"test_ratio must be in [0, 1), got {test_ratio}.")
@@ -361,7 +368,11 @@ def export_training_set(
         raise ValueError("No frame is marked reviewed; mark frames reviewed or export all frames.")
     folder = check_target(out, if_exists)
     old = _read_manifest(folder)
+    formats = check_formats(
+        [*formats, *[f for e in old.get("exports", []) for f in e.get("formats", [])]]
+    )
     settings = {
+        "formats": formats,
         "reviewed_only": reviewed_only,
         "test_ratio": test_ratio,
         "seed": seed,
@@ -369,7 +380,9 @@ def export_training_set(
         "status_counts": statuses or {},
     }
     try:
-        return _write_export(folder, old, images, masks, frames, keep, settings, progress)
+        result = _write_export(folder, old, images, masks, frames, keep, settings, progress)
+        write_detector_formats(folder, formats, track_points)
+        return result
     except OSError as exc:  # disk full, a read-only sub-folder, …: one sentence for the user
         reason = exc.strerror or exc.__class__.__name__
         raise ValueError(f"Cannot write the export to {folder}: {reason}.") from exc
