@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--if-exists", choices=("error", "append", "new"), default="error")
     ex.set_defaults(func=cmd_export)
+
+    from ._cli_track import add_track_parser
+
+    add_track_parser(sub)
     return parser
 
 

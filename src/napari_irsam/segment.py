@@ -228,6 +228,8 @@ class RunSpec:
     #: IRSAM display maps to compute (``inference.DISPLAY_MAPS``: "features", "wpmd"); only the
     #: layers someone asked for cost time
     maps: tuple[str, ...] = ("features", "wpmd")
+    #: temporal consistency: isolated one-frame detections are down-weighted (``tracks_temporal``)
+    temporal: bool = False
 
 
 class ModelCache:
@@ -312,6 +314,12 @@ def run_segmentation(
     ``frames`` is a (N, H, W[, C]) stack; loading errors are raised before anything is yielded.
     """
     segmenter = make_segmenter(spec, cache or ModelCache())
+    if spec.temporal:
+        from .tracks_temporal import TemporalSegmenter
+
+        segmenter = TemporalSegmenter(segmenter)
+    else:
+        segmenter.metadata = {**segmenter.metadata, "temporal": None}
     n = frames.shape[0]
     indices = list(range(n)) if frame_indices is None else [int(i) for i in frame_indices]
     yield RunStarted(len(indices), indices, tuple(segmenter.outputs), dict(segmenter.metadata))

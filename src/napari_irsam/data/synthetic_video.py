@@ -5,9 +5,10 @@ One recording is N frames of one scene seen by a jittering camera:
 * **Scene**: a static background from :func:`~napari_irsam.data.synthetic.make_background`
   (``sky``, ``cloud``, ``sea``, ``ground``: the clouds' bright rims and the buildings' hot corners
   are the static clutter), drawn on a canvas larger than the frame.
-* **Camera**: the frame is a crop of the canvas at an offset that drifts slowly and jitters:
-  ``offset(t) = drift · t + jitter · ε(t)``, ε ~ N(0, 1) per axis, rounded to whole pixels
-  (so the clutter and the targets shake together, as on a hand-held or vehicle-borne camera).
+* **Camera**: the frame is a crop of the canvas at an offset that pans slowly and jitters:
+  ``offset(t) = drift · t + jitter · ε(t)``, ε ~ N(0, 1) per axis, rounded to whole pixels.
+  The pan follows the targets (the background drifts past, the targets stay in view); the
+  jitter shakes clutter and targets together, as on a hand-held or vehicle-borne camera.
 * **Targets**: ``n_targets`` tracks, alternately *point* (Gaussian PSF, σ 0.6–1.3 px) and
   *extended* (soft ellipse, semi-axis 2–3.5 px, noise-modulated outline; one fixed shape per
   track). Each moves at constant velocity in the scene (speed drawn in ``speed_range`` px/frame,
@@ -149,9 +150,8 @@ def make_recording(
     rng = np.random.default_rng(seed)
     h, w = shape
     drift_v = rng.uniform(-0.3, 0.3, 2) if drift is None else np.asarray(drift, float)
-    offsets = drift_v[None] * np.arange(n_frames)[:, None] + jitter * rng.standard_normal(
-        (n_frames, 2)
-    )
+    pan = drift_v[None] * np.arange(n_frames)[:, None]
+    offsets = pan + jitter * rng.standard_normal((n_frames, 2))
     offsets = np.round(offsets - offsets.min(0)).astype(int)  # ≥ 0: crops of the canvas
     pad = offsets.max(0)
     kind = (
@@ -163,8 +163,9 @@ def make_recording(
     sizes = [rng.uniform(0.6, 1.3) if k == "point" else rng.uniform(2.0, 3.5) for k in kinds]
     snrs = rng.uniform(*snr_range, n_targets)
     shape_seeds = rng.integers(0, 2**31, n_targets)
-    # the camera moves, so a target at scene position p is seen at p − (offset − offset₀)
-    shift = offsets - offsets[0]
+    # the operator pans with the targets (they stay in view) but cannot hold the camera still:
+    # a target is seen displaced by the jitter part of the camera motion
+    shift = offsets - offsets[0] - np.round(pan)
     frames, labels, rows, flickers = [], [], [], []
     for t in range(n_frames):
         oy, ox = offsets[t]
