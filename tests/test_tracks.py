@@ -172,3 +172,21 @@ def test_cli_track_bad_input_exits_2(tmp_path, capsys):
     assert err[-1].startswith("napari-irsam track: error: Frames differ in size")
     assert main([*args[:2], "--out", str(tmp_path), "--model", "nope.pt"]) == 2
     assert not (tmp_path / "tracks.csv").exists()
+
+
+def test_evaluate_tracks_counts_switches_recovery_and_review_actions():
+    from napari_irsam.tracks_eval import evaluate_tracks
+
+    gt = [{"frame": f, "track_id": 1, "row": 10.0, "col": 10.0 + f} for f in range(10)]
+    gt += [{"frame": f, "track_id": 2, "row": 30.0, "col": 10.0 + f} for f in range(10)]
+    pred = [TrackPoint(f, 5, 10.2, 10.0 + f, 3, 1.0) for f in range(10) if f != 4]  # one miss
+    pred += [TrackPoint(f, 6, 30.0, 10.0 + f, 3, 1.0) for f in range(5)]  # switches to 7
+    pred += [TrackPoint(f, 7, 30.0, 10.0 + f, 3, 1.0) for f in range(5, 10)]
+    pred += [TrackPoint(3, 8, 50.0, 50.0, 3, 1.0)]  # a flicker
+    r = evaluate_tracks(gt, pred)
+    assert r["recovered_whole"] == 1 and r["id_switches"] == 1 and r["matched"] == 19
+    assert r["actions_frame_by_frame"] == len(pred) + 1  # every detection + the miss
+    # 4 tracks; track 7 (owned by gt 2 as well) and track 6 are both accepted: no rejects;
+    # the missed frame 4 of gt 1 lies inside track 5: one fill
+    assert r["by_track_parts"] == {"tracks": 4, "rejects": 0, "fills": 1, "adds": 0}
+    assert r["actions_by_track"] == 5
