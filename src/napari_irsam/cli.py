@@ -150,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--test-ratio", type=float, default=0.2)
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--if-exists", choices=("error", "append", "new"), default="error")
+    ex.add_argument(
+        "--format",
+        nargs="+",
+        choices=("irstd", "coco", "yolo"),
+        default=["irstd"],
+        help="irstd (always written) and/or coco (instances JSON, RLE masks) and/or yolo "
+        "(labels/*.txt boxes + yolo.yaml)",
+    )
     ex.set_defaults(func=cmd_export)
 
     from ._cli_track import add_track_parser
