@@ -182,6 +182,28 @@ def test_track_ids_and_append_keeps_them(exported) -> None:
     assert n_images == 8 and len(list((folder / "labels").glob("*.txt"))) == 8
 
 
+def test_track_id_of_a_ring_and_not_of_a_far_point(tmp_path: Path) -> None:
+    """A ring does not contain its centroid: the nearest target within 3 px takes the id; a
+    point farther than that from every target gives no id."""
+    images = np.zeros((1, 16, 16), np.uint8)
+    masks = np.zeros((1, 16, 16), np.uint8)
+    masks[0, 3:8, 3:8] = 1
+    masks[0, 4:7, 4:7] = 0  # a ring around (5, 5)
+    masks[0, 12, 12] = 1
+    export_training_set(
+        tmp_path / "ex",
+        images,
+        masks,
+        sources=["a"],
+        test_ratio=0.0,
+        formats=["coco"],
+        track_points={("a", 0): [(5.0, 5.0, 3), (12.0, 7.0, 4)]},
+    )
+    doc = json.loads((tmp_path / "ex" / "annotations" / "instances_train.json").read_text())
+    ids = {tuple(a["bbox"]): a.get("track_id") for a in doc["annotations"]}
+    assert ids == {(3.0, 3.0, 5.0, 5.0): 3, (12.0, 12.0, 1.0, 1.0): None}
+
+
 def test_track_points_of_duck_typed_targets() -> None:
     class T:
         def __init__(self, frame, centroid, track_id=None):

@@ -108,13 +108,28 @@ def mask_targets(mask: np.ndarray) -> list[tuple[np.ndarray, list[float], int]]:
     return out
 
 
-def _track_of(comp: np.ndarray, points: Sequence[TrackPoint]) -> int | None:
-    h, w = comp.shape
+def _assign_tracks(
+    targets: Sequence[tuple[np.ndarray, list[float], int]], points: Sequence[TrackPoint]
+) -> list[int | None]:
+    """Track id per target: the point inside it, else the nearest point whose distance to the
+    target's centroid is under 3 px (the Pd criterion; a C-shaped target may not contain its
+    own centroid)."""
+    out: list[int | None] = [None] * len(targets)
     for row, col, tid in points:
         r, c = int(round(row)), int(round(col))
-        if 0 <= r < h and 0 <= c < w and comp[r, c]:
-            return int(tid)
-    return None
+        best, best_d = None, 3.0
+        for k, (comp, _box, _area) in enumerate(targets):
+            h, w = comp.shape
+            if 0 <= r < h and 0 <= c < w and comp[r, c]:
+                best = k
+                break
+            cy, cx = ndimage.center_of_mass(comp)
+            d = float(np.hypot(cy - row, cx - col))
+            if d < best_d:
+                best, best_d = k, d
+        if best is not None and out[best] is None:
+            out[best] = int(tid)
+    return out
 
 
 # ------------------------------------------------------------------------------------ files
@@ -186,13 +201,13 @@ def write_detector_formats(
             if isinstance(idx, int) and 0 <= idx < len(stamps) and stamps[idx]:
                 image["timestamp"] = stamps[idx]
             coco[split]["images"].append(image)
-            for comp, box, area in targets:
+            key = (str(sample.get("source")), sample.get("frame_index"))
+            tids = _assign_tracks(targets, track_points.get(key, ()))
+            for (comp, box, area), tid in zip(targets, tids):
                 ann_id += 1
                 ann = {"id": ann_id, "image_id": image_id, "category_id": CATEGORY["id"],
                        "segmentation": rle_encode(comp), "area": area, "bbox": box,
                        "iscrowd": 0}  # fmt: skip
-                key = (str(sample.get("source")), sample.get("frame_index"))
-                tid = _track_of(comp, track_points.get(key, ()))
                 tid = tid if tid is not None else old_tracks.get((file_name, tuple(box)))
                 if tid is not None:
                     ann["track_id"] = tid
