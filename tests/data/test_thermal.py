@@ -217,3 +217,27 @@ def test_cli_predict_and_export_on_seq(seq, tmp_path: Path, capsys) -> None:
     dji = F.write_dji_like(tmp_path / "DJI_0003_R.JPG")
     assert main(["predict", str(dji), "--out", str(tmp_path / "p2"), "--model", "tophat"]) == 0
     assert "DJI radiometric JPEG" in capsys.readouterr().err
+
+
+def test_export_widget_carries_thermal_metadata(make_napari_viewer, seq, tmp_path: Path) -> None:
+    """Open a SEQ in napari, export it with "Export training set": the manifest keeps the
+    camera parameters and the timestamps of the exported frames."""
+    path, _ = seq
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(path), plugin="napari-irsam")
+    masks = np.zeros(image.data.shape, np.uint8)
+    masks[:, 5:7, 9:11] = 1
+    viewer.add_labels(masks, name=f"IRSAM mask [{image.name}]")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-irsam", "Export training set")
+    widget.out_edit.setText(str(tmp_path / "ex"))
+    widget.reviewed_check.setChecked(False)
+    assert widget.export(sync=True) is not None
+    manifest = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    thermal = manifest["provenance"]["thermal"]
+    assert thermal["camera"]["emissivity"] == pytest.approx(0.95) and thermal["unit"] == "°C"
+    stamps = [thermal["timestamps"][s["frame_index"]] for s in manifest["samples"]]
+    assert stamps == [
+        "2024-05-17T11:30:00.000+02:00",
+        "2024-05-17T11:30:00.033+02:00",
+        "2024-05-17T11:30:00.067+02:00",
+    ]
