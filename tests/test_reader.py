@@ -3,7 +3,7 @@ import pytest
 import tifffile
 from skimage import io as skio
 
-from data.bombs import png_bomb, tiff_bomb
+from data.bombs import png_bomb, sparse_tiff_bomb
 from napari_irsam._reader import napari_get_reader, read_infrared
 from napari_irsam.data.lazy import is_lazy
 
@@ -65,7 +65,7 @@ def notes():
 def test_viewer_refuses_a_bomb_with_one_notification(make_napari_viewer, tmp_path, notes):
     viewer = make_napari_viewer()
     for bomb in (
-        tiff_bomb(tmp_path / "b.tif", side=24_000, tile=4096),
+        sparse_tiff_bomb(tmp_path / "b.tif", side=24_000),
         png_bomb(tmp_path / "b.png"),
     ):
         layers = viewer.open(str(bomb), plugin="napari-irsam")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -62,36 +61,65 @@ def _iter_inputs(inputs: list[str]) -> Iterator[tuple[str, np.ndarray]]:
 
 
 def cmd_predict(args: Any) -> int:
-    from .data.io import atomic_path, write_mask_png_folder
-    from .targets import extract_targets
+    """Segment every frame of the inputs into ``--out`` (see :mod:`napari_irsam.batch`): in this
+    process, or one Dask task per batch with ``--cluster local:N`` / ``--cluster tcp://HOST:PORT``.
+    Frames already written are skipped."""
+    from . import batch as bt
 
-    run = _segmenter(args.model, args.device, args.threshold, args.precision)
+    batches = bt.plan_batches(args.input, getattr(args, "batch_frames", 16))  # headers only
+    _dji_warnings(batches)
+    spec = bt.ModelSpec(args.model, args.device, args.threshold, args.precision)
+    bt.cached_segmenter(spec)  # a bad model is one sentence here, before any work
     out = Path(args.out)
-    rows = []
-    frames = list(_iter_inputs(args.input))
-    progress = _progress(len(frames), "predict")
-    for name, frame in frames:
-        mask, score = run(frame)
-        write_mask_png_folder(mask[None], out, [name])
-        for t in extract_targets(mask, score):
-            rows.append(
-                {
-                    "image": name,
-                    "target_id": t.target_id,
-                    "row": round(t.centroid[0], 2),
-                    "col": round(t.centroid[1], 2),
-                    "area": t.area,
-                    "peak_score": round(float(t.peak_score), 4),
-                }
-            )
-        progress.update(1)
-    progress.close()
-    with atomic_path(out / "targets.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, ["image", "target_id", "row", "col", "area", "peak_score"])
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"{len(frames)} frame(s), {len(rows)} target(s) → {out}")
+    total = sum(len(b.indices) for b in batches)
+    order = {b: k for k, b in enumerate(batches)}
+    rows: dict[int, list[dict[str, Any]]] = {}
+    client = cluster = None
+    cluster_arg = getattr(args, "cluster", None)
+    computed = 0
+    progress = _progress(total, "predict")
+    last = time.monotonic()
+    try:
+        if cluster_arg:
+            client, cluster = bt.connect(cluster_arg)
+            print(f"Dask cluster: {client.dashboard_link or cluster_arg}", file=sys.stderr)
+            events = bt.iter_cluster(spec, batches, str(out), client)
+        else:
+            events = bt.iter_local(spec, batches, str(out))
+        done = 0
+        for b, (n_new, batch_rows) in events:
+            rows[order[b]] = batch_rows
+            computed += n_new
+            done += len(b.indices)
+            progress.update(len(b.indices))
+            if progress.disable and time.monotonic() - last >= 30:  # a log file, not a terminal
+                last = time.monotonic()
+                print(f"predict: {done}/{total} frame(s)", file=sys.stderr, flush=True)
+    finally:
+        progress.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    n_rows = bt.write_csv(out, rows)
+    skipped = total - computed
+    note = f" ({skipped} already written, skipped)" if skipped else ""
+    print(f"{total} frame(s), {n_rows} target(s) → {out}{note}")
     return 0
+
+
+def _dji_warnings(batches: Any) -> None:
+    """DJI R-JPEG inputs give the palette picture only: say so (data.thermal)."""
+    try:
+        from .data.thermal import dji_warnings
+    except ImportError:  # pragma: no cover - the thermal module ships with the package
+        return
+    from .batch import _groups
+
+    for item in dict.fromkeys(b.item for b in batches):
+        for stack in _groups(item):
+            for warning in dji_warnings(stack.paths):
+                print(f"napari-irsam: warning: {warning}", file=sys.stderr)
 
 
 def _progress(total: int, desc: str):

@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     pred = sub.add_parser("predict", help="segment files, folders or TIFF stacks")
     pred.add_argument("input", nargs="+", help="image files, folders of frames, TIFF stacks")
     pred.add_argument("--out", required=True, help="folder for <name>.png masks and targets.csv")
+    pred.add_argument(
+        "--cluster",
+        default=None,
+        help="run on Dask: local:N (N local worker processes) or tcp://HOST:PORT (a running "
+        "scheduler; needs napari-irsam[cluster]); frames already in --out are skipped",
+    )
+    pred.add_argument(
+        "--batch-frames", type=int, default=16, help="frames per task (one model load per worker)"
+    )
     model_args(pred, True)
     pred.set_defaults(func=cmd_predict)
 

@@ -34,7 +34,8 @@ class Prediction:
 
     prob: np.ndarray  #: (H, W) float32, target probability σ(logit)
     mask: np.ndarray  #: (H, W) bool, prob > threshold
-    edges: np.ndarray  #: (H, W) float32, GAD edge probability
+    #: (H, W) float32, GAD edge probability (None for frames segmented band by band)
+    edges: np.ndarray | None
     #: (H, W, 3) float32 in [0, 1], PCA of stage-1 features (None unless "features" asked for)
     granularity_local: np.ndarray | None = None
     #: (H, W, 3) float32 in [0, 1], PCA of deep features (None unless "features" asked for)
@@ -134,6 +135,9 @@ class Predictor:
         max_side: models that take frames of any size (``pe_mode="tile"``) run
             ``geometry="auto"`` frames whole at native resolution up to this side (px), tiled
             beyond it.
+        band_pixels: frames of more pixels (H × W) are segmented band by band without a
+            full-frame float copy (:mod:`napari_irsam.banded`; probability and mask only);
+            default 4096² (a 640 × 512 frame is 0.33 M).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class Predictor:
         precision: str = "fp32",
         maps: tuple[str, ...] | list[str] = DISPLAY_MAPS,
         max_side: int = 1024,
+        band_pixels: int = 4096 * 4096,
     ) -> None:
         bad = set(maps) - set(DISPLAY_MAPS)
         if bad:
@@ -157,6 +162,7 @@ class Predictor:
         check_precision(precision)
         self.maps = tuple(maps)
         self.max_side = max_side
+        self.band_pixels = band_pixels
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
         if not 0.0 <= threshold <= 1.0:
@@ -199,14 +205,18 @@ class Predictor:
     ) -> Iterator[FrameResult]:
         """Yield a :class:`FrameResult` as each frame completes; stops early when
         ``should_stop()`` returns True (checked between batches) or the generator is closed."""
-        stack, _ = as_frame_stack(frames)
+        stack, _ = as_frame_stack(frames)  # a lazy stack stays lazy: frames are read one by one
         total = stack.shape[0]
         pca_local, pca_global = _PCA3(), _PCA3()
         queue: list[_Tile] = []
         for i in range(total):
-            acc, tiles = self._start_frame(i, stack[i])
-            queue.extend((acc, origin, tile) for origin, tile in tiles)
-            while len(queue) >= self.batch_size or (i == total - 1 and queue):
+            frame = stack[i]
+            banded = self._banded(frame.shape[:2])
+            if not banded:
+                acc, tiles = self._start_frame(i, np.asarray(frame))
+                queue.extend((acc, origin, tile) for origin, tile in tiles)
+            # flush: full batches, or everything before a banded frame or at the end
+            while len(queue) >= self.batch_size or ((banded or i == total - 1) and queue):
                 if should_stop is not None and should_stop():
                     return
                 # a batch holds tiles of one size (whole frames of any size differ)
@@ -217,6 +227,18 @@ class Predictor:
                     n += 1
                 batch, queue = queue[:n], queue[n:]
                 yield from self._run_batch(batch, total, pca_local, pca_global)
+            if banded:
+                from .banded import predict_banded
+
+                pred = predict_banded(self, frame, should_stop)
+                if pred is None:
+                    return
+                yield FrameResult(i, total, pred)
+
+    def _banded(self, hw: tuple[int, ...]) -> bool:
+        """A frame this large goes band by band (native resolution only: not ``squash``)."""
+        h, w = int(hw[0]), int(hw[1])
+        return self.geometry != "squash" and h * w > self.band_pixels and max(h, w) > self.size
 
     def _start_frame(
         self, index: int, frame: np.ndarray

@@ -39,7 +39,12 @@ def as_frame_stack(frames: np.ndarray, rgb: bool | None = None) -> tuple[np.ndar
         TypeError: not an array of real numbers (bool, complex, object, strings).
         ValueError: 0-d/1-d/5-d input, empty stack, or an empty frame.
     """
-    arr = np.asarray(frames)
+    # a lazy stack (data.lazy.LazyFrames, dask, zarr, memmap) is checked by shape and dtype and
+    # read frame by frame later, never converted whole here
+    lazy = not isinstance(frames, np.ndarray) and all(
+        hasattr(frames, a) for a in ("shape", "dtype", "ndim", "__getitem__")
+    )
+    arr = frames if lazy else np.asarray(frames)
     if arr.dtype == bool or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
@@ -75,9 +80,15 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
 
 
 def to_model_range(
-    frame: np.ndarray, intensity: str = "auto", percentiles: tuple[float, float] = (0.5, 99.99)
+    frame: np.ndarray,
+    intensity: str = "auto",
+    percentiles: tuple[float, float] = (0.5, 99.99),
+    limits: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """One frame (H, W) or (H, W, 3|4) → float32 (H, W, 3) on the 0–255 scale."""
+    """One frame (H, W) or (H, W, 3|4) → float32 (H, W, 3) on the 0–255 scale.
+
+    ``limits``: (lo, hi) of the stretch computed elsewhere (a tile of a large frame uses the
+    whole frame's), instead of this frame's percentiles."""
     if intensity not in INTENSITIES:
         raise ValueError(f"intensity must be one of {INTENSITIES}, got {intensity!r}.")
     f = frame[..., :3] if frame.ndim == 3 else frame
@@ -85,7 +96,7 @@ def to_model_range(
         out = np.nan_to_num(f.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
         out = np.clip(out, 0.0, 255.0)
     else:
-        lo, hi = percentile_limits(f, *percentiles)
+        lo, hi = percentile_limits(f, *percentiles) if limits is None else limits
         out = (f.astype(np.float32) - lo) * (255.0 / (hi - lo))
         out = np.clip(np.nan_to_num(out, nan=0.0, posinf=255.0, neginf=0.0), 0.0, 255.0)
     if out.ndim == 2:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .preprocess import to_grey
+from .data.lazy import LazyFrames
 
 #: prefix of model choices that name a weight-free classical detector, e.g. ``"classical:tophat"``
 CLASSICAL_PREFIX = "classical:"
@@ -116,6 +116,7 @@ class IRSAMSegmenter:
             **(metadata or {}),
             "threshold": float(predictor.threshold),
             "device": str(predictor.device),
+            "precision": str(getattr(predictor, "precision", "fp32")),
             "has_wpmd": has_wpmd,
         }
 
@@ -165,6 +166,7 @@ class ClassicalSegmenter:
             "threshold": None,  # each detector thresholds its own saliency (see metadata)
             "device": "cpu",
             "params": dict(params),
+            "precision": "fp32",
             "has_wpmd": False,
         }
 
@@ -197,8 +199,9 @@ def segment_stack(
     """Run ``segmenter`` on the chosen frames of a stack, yielding one :class:`FrameDone` each.
 
     Args:
-        frames: (N, H, W) grey or (N, H, W, 3|4) colour stack (numpy or any array that supports
-            ``frames[list]``); colour is converted to luminance.
+        frames: (N, H, W) grey or (N, H, W, 3|4) colour stack (numpy, memmap, dask, zarr: any
+            array that supports ``frames[i]``; only the chosen frames are read, one at a time);
+            colour is converted to luminance.
         frame_indices: stack indices to process (default: all), processed in this order.
         should_stop: checked between frames; closing the generator also stops it.
     """
@@ -209,9 +212,8 @@ def segment_stack(
         raise ValueError(f"Frame index {bad[0]} is outside the stack of {n} frame(s).")
     if not indices:
         return
-    selected = np.asarray(frames[indices])
-    if selected.ndim == 4:
-        selected = to_grey(selected)
+    # read frame by frame as the segmenter asks (a lazy stack is never loaded whole)
+    selected = LazyFrames(frames, indices, grey=frames.ndim == 4)
     for done, (pos, out) in enumerate(segmenter.iter_frames(selected, should_stop), 1):
         yield FrameDone(indices[pos], done, len(indices), out)
 
@@ -228,6 +230,8 @@ class RunSpec:
     #: IRSAM display maps to compute (``inference.DISPLAY_MAPS``: "features", "wpmd"); only the
     #: layers someone asked for cost time
     maps: tuple[str, ...] = ("features", "wpmd")
+    #: "fp32", or "bf16"/"fp16" autocast on CUDA (the CPU always runs fp32)
+    precision: str = "fp32"
     #: temporal consistency: isolated one-frame detections are down-weighted (``tracks_temporal``)
     temporal: bool = False
 
@@ -298,7 +302,13 @@ def make_segmenter(spec: RunSpec, cache: ModelCache) -> Segmenter:
     from .inference import Predictor
 
     model, info = cache.get(spec.model, spec.device)
-    predictor = Predictor(model, device=spec.device, threshold=spec.threshold, maps=spec.maps)
+    predictor = Predictor(
+        model,
+        device=spec.device,
+        threshold=spec.threshold,
+        maps=spec.maps,
+        precision=spec.precision,
+    )
     return IRSAMSegmenter(predictor, info.as_metadata())
 
 

@@ -41,3 +41,12 @@ def png_bomb(path: Path, side: int = 40_000) -> Path:
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
     )
     return path
+
+
+def sparse_tiff_bomb(path: Path, side: int = 40_000) -> Path:
+    """An uncompressed side² uint8 TIFF whose pixel data is a hole in a sparse file: the header
+    is real, the disk holds a few KB (the quickest bomb to make)."""
+    import tifffile
+
+    tifffile.imwrite(path, shape=(side, side), dtype=np.uint8)
+    return path

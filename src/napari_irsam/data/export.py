@@ -87,9 +87,10 @@ class _Frames:
     statuses: list[dict[str, int]] | None
 
 
-def _as_frames(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W[, C]) images and (N, H, W) masks; a single (H, W) frame becomes N = 1."""
-    images, masks = np.asarray(images), np.asarray(masks)
+def _as_frames(images: Any, masks: Any) -> tuple[Any, Any]:
+    """(N, H, W[, C]) images and (N, H, W) masks; a single (H, W) frame becomes N = 1. Lazy
+    stacks (memmap, dask, zarr) stay lazy: each exported frame is read when it is written."""
+    images, masks = _keep_lazy(images), _keep_lazy(masks)
     if images.ndim == 2:
         images = images[None]
     if masks.ndim == 2:
@@ -100,6 +101,13 @@ def _as_frames(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.nd
             "(H, W) mask per (H, W) frame."
         )
     return images, masks
+
+
+def _keep_lazy(arr: Any) -> Any:
+    lazy = not isinstance(arr, np.ndarray) and all(
+        hasattr(arr, a) for a in ("shape", "ndim", "dtype", "__getitem__")
+    )
+    return arr if lazy else np.asarray(arr)
 
 
 def _per_frame(
@@ -199,8 +207,9 @@ def _write_samples(
     written: list[str] = []
     skipped: list[str] = []
     for done, (i, test) in enumerate(sides.items(), start=1):
-        stored = storable_image(images[i])
-        mask = np.where(masks[i] > 0, 255, 0).astype(np.uint8)
+        image = np.asarray(images[i])  # one frame read from a lazy stack
+        stored = storable_image(image)
+        mask = np.where(np.asarray(masks[i]) > 0, 255, 0).astype(np.uint8)
         key = pixel_key(str(frames.sources[i]), stored, mask)
         if key in seen:
             skipped.append(str(frames.names[i]))
@@ -222,7 +231,7 @@ def _write_samples(
                 "frame_index": int(frames.frame_indices[i]),
                 "reviewed": bool(frames.reviewed[i]),
                 "split": "test" if test else "train",
-                "dtype": str(images[i].dtype),
+                "dtype": str(image.dtype),
                 "image_format": image_format(stored),
                 "image_sha256": hashlib.sha256(img_b).hexdigest(),
                 "mask_sha256": hashlib.sha256(msk_b).hexdigest(),
