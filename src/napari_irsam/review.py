@@ -308,6 +308,7 @@ class ReviewState:
                     "fingerprint": t.fingerprint,
                     "prev_status": t.prev_status,
                     "prev_fingerprint": t.prev_fingerprint,
+                    "track_id": t.track_id,
                 }
                 for t in self.sorted_targets()
             ],
@@ -337,6 +338,7 @@ class ReviewState:
                 r.get("fingerprint", ""),
                 r.get("prev_status"),
                 r.get("prev_fingerprint"),
+                r.get("track_id"),
             )
             state.targets[t.key] = t
         return state

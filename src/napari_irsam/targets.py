@@ -34,6 +34,7 @@ class Target:
     fingerprint: str = ""  #: review: hash of the pixel coordinates of the last known version
     prev_status: str | None = None  #: review: status before an edit/rejection (restored on undo)
     prev_fingerprint: str | None = None  #: review: fingerprint before that edit/rejection
+    track_id: int | None = None  #: the track it is on (:mod:`napari_irsam.tracks`), once linked
 
     @property
     def key(self) -> tuple[int, int]:

@@ -15,7 +15,8 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableW
 
 from ..review import STATUSES, Target
 
-COLUMNS = ("frame", "id", "centroid", "area", "peak", "status")
+COLUMNS = ("frame", "id", "centroid", "area", "peak", "status", "track")
+STATUS_COL = COLUMNS.index("status")
 TOOLTIPS = (
     "Frame index (leading axes flattened in C order)",
     "Label id of the target in the mask",
@@ -23,6 +24,7 @@ TOOLTIPS = (
     "Area in pixels",
     "Peak IRSAM probability inside the target (– without a probability layer)",
     "pending / accepted / rejected / added / edited",
+    "Track id: the target on other frames (– before linking, or on no track)",
 )
 STATUS_COLOURS = {
     "pending": "#9e9e9e",
@@ -62,6 +64,7 @@ def _cells(t: Target) -> list[tuple[str, Any]]:
         (str(t.area), (t.area, *tie)),
         (peak, (-1.0 if t.peak_score is None else t.peak_score, *tie)),
         (t.status, (STATUSES.index(t.status), *tie)),
+        ("–" if t.track_id is None else str(t.track_id), (t.track_id or 0, *tie)),
     ]
 
 
@@ -131,7 +134,7 @@ class TargetTable(QTableWidget):
                 else:
                     item = _Item(text, key)
                     self.setItem(row, col, item)
-                if col == len(COLUMNS) - 1:
+                if col == STATUS_COL:
                     item.setForeground(QBrush(QColor(STATUS_COLOURS[t.status])))
                 elif COLUMNS[col] == "centroid":
                     item.setToolTip(text)
@@ -185,7 +188,7 @@ class TargetTable(QTableWidget):
         self._filter = (status, frame)
         for row in range(self.rowCount()):
             key = self.key_at(row)
-            st = self.item(row, len(COLUMNS) - 1)
+            st = self.item(row, STATUS_COL)
             hide = key is None or (
                 (status is not None and st is not None and st.text() != status)
                 or (frame is not None and key[0] != frame)

@@ -27,6 +27,7 @@ from ..review import STATE_KEY, ReviewState, Target
 from . import _review_view as view
 from ._review_actions import ReviewActions
 from ._review_restore import ReviewRestore
+from ._review_tracks import TrackReview
 from ._review_ui import SHORTCUTS, ReviewForm
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
         self._docked = False
 
         self.connect_form(self)
+        self.tracks = TrackReview(self)  # tracks of a stack: box, Tracks layer, track keys
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset_layers)
@@ -213,6 +215,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
         labels.events.set_data.connect(self._on_set_data)
         labels.events.mode.connect(self._on_mode)
         self.table.set_targets(state.sorted_targets())
+        self.tracks.bound()
         self._apply_filter()
         self._refresh_progress()
         self.status.setText(f"Reviewing {labels.name!r} on {image.name!r}; autosave: {car.folder}")
@@ -273,6 +276,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
             )
             self._save({t.frame for t in changed} | rerun, stack)
             self._refresh_progress()
+            self.tracks.changed(changed)
         return changed
 
     def _on_paint(self, event: Any) -> None:
