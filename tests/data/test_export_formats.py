@@ -245,3 +245,20 @@ def test_cli_export_formats(tmp_path: Path, capsys) -> None:
         main([*args, "--format", "voc"])
     assert err.value.code == 2 and "invalid choice: 'voc'" in capsys.readouterr().err
 
+
+def test_widget_writes_chosen_formats(make_napari_viewer, tmp_path: Path) -> None:
+    images, masks = scene()
+    viewer = make_napari_viewer()
+    viewer.add_image(images, name="rec")
+    viewer.add_labels(masks, name="IRSAM mask [rec]")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-irsam", "Export training set")
+    widget.out_edit.setText(str(tmp_path / "ex"))
+    widget.reviewed_check.setChecked(False)  # no review: export every frame
+    widget.coco_check.click()
+    widget.yolo_check.click()
+    result = widget.export(sync=True)
+    assert result is not None and len(result.written) == 4
+    assert (tmp_path / "ex" / "annotations" / "instances_test.json").is_file()
+    assert len(list((tmp_path / "ex" / "labels").glob("*.txt"))) == 4
+    man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    assert man["exports"][-1]["formats"] == ["irstd", "coco", "yolo"]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..data.export import ExportResult, export_training_set
+from ..data.export_formats import track_points_of
 from ..review import PROVENANCE_KEYS  # run metadata passed on to the manifest
 
 REVIEW_STATE_KEY = "napari_irsam.review_state"  #: the live ReviewState of a labels layer
@@ -153,6 +154,7 @@ def build_plan(
     test_ratio: float,
     seed: int,
     if_exists: str = "error",
+    formats: list[str] | tuple[str, ...] = ("irstd",),
 ) -> ExportPlan:
     """Collect frames, masks, review and provenance; a one-sentence ``ValueError`` if wrong."""
     if image is None:
@@ -209,6 +211,10 @@ def build_plan(
         "reviewed_only": reviewed_only,
         "test_ratio": round(float(test_ratio), 4),
         "seed": int(seed),
+        "formats": list(formats),  # + COCO / YOLO files (data.export_formats)
+        "track_points": track_points_of(
+            getattr(state, "targets", {}).values(), {i: (sources[i], i) for i in indices}
+        ),
     }
     return ExportPlan(out, if_exists, _Frames(image), masks, indices, bool(image.rgb), kwargs)
 

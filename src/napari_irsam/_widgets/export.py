@@ -105,6 +105,13 @@ class ExportWidget(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("Seed of the train/test split (same seed, same split)")
+        self.coco_check = QCheckBox("COCO")  # detector formats beside the IRSTD layout
+        self.coco_check.setToolTip(
+            "Also write annotations/instances_train.json and _test.json (COCO instances, "
+            "masks as RLE, track ids when targets are tracked)"
+        )
+        self.yolo_check = QCheckBox("YOLO")
+        self.yolo_check.setToolTip("Also write labels/<name>.txt boxes, yolo_*.txt and yolo.yaml")
         self.export_button = QPushButton("Export")
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -131,6 +138,13 @@ class ExportWidget(QWidget):
         form.addRow("frames", self.reviewed_check)
         form.addRow("test ratio", self.ratio_spin)
         form.addRow("seed", self.seed_spin)
+        formats_row = QHBoxLayout()
+        formats_row.setContentsMargins(0, 0, 0, 0)
+        formats_row.addWidget(self.coco_check)
+        formats_row.addWidget(self.yolo_check)
+        formats_holder = QWidget()
+        formats_holder.setLayout(formats_row)
+        form.addRow("also write", formats_holder)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.export_button)
@@ -269,6 +283,12 @@ class ExportWidget(QWidget):
             test_ratio=self.ratio_spin.value(),
             seed=self.seed_spin.value(),
             if_exists=if_exists,
+            formats=["irstd"]
+            + [
+                f
+                for f, c in (("coco", self.coco_check), ("yolo", self.yolo_check))
+                if c.isChecked()
+            ],
         )
 
     def export(self, sync: bool = False) -> ExportResult | None:
