@@ -14,6 +14,13 @@ Limits (environment variables override the defaults):
   what a 16 GB workstation can spare next to napari. It admits a 20,000 × 20,000 mosaic (400 M px)
   and refuses the 40,000² bombs (1.6 G px). Pillow's own guard (179 M px) is raised to this limit
   while we read, and its ``DecompressionBombError`` becomes our sentence.
+* ``NAPARI_IRSAM_OUTPUT_BYTES`` — a result array of "Run IRSAM" (mask, probability, … one per
+  layer) over this size (default 1 GiB: a 640 × 512 int32 mask of 820 frames) is allocated by
+  :func:`new_output_array` as a ``numpy.memmap`` of a sparse, already-unlinked ``.npy`` file in the
+  temporary folder (``NAPARI_IRSAM_SCRATCH`` or the system's), so its pages are the kernel's to
+  write to disk and drop instead of process memory. It is still an ``ndarray``: napari displays
+  and paints it and the widgets update it in place (a zarr store would compress better, but
+  napari's label painting and the in-place frame views need an ``ndarray``).
 * ``NAPARI_IRSAM_LAZY_BYTES`` — stacks larger than this (default 512 MiB) open lazily: an
   uncompressed contiguous TIFF as a read-only ``numpy.memmap`` (``tifffile.memmap``), any other
   TIFF through ``tifffile.imread(..., aszarr=True)`` as a dask array over its zarr store, a folder
@@ -37,7 +44,10 @@ import numpy as np
 DEFAULT_MAX_PIXELS = 2**29
 #: stacks over this many bytes open lazily
 DEFAULT_LAZY_BYTES = 512 * 2**20
+#: result arrays (one per output layer) over this many bytes live in a disk-backed memmap
+DEFAULT_OUTPUT_BYTES = 1024 * 2**20
 MAX_PIXELS_ENV = "NAPARI_IRSAM_MAX_PIXELS"
+OUTPUT_BYTES_ENV = "NAPARI_IRSAM_OUTPUT_BYTES"
 LAZY_BYTES_ENV = "NAPARI_IRSAM_LAZY_BYTES"
 
 TIFF_EXTS = (".tif", ".tiff")
@@ -265,6 +275,32 @@ def open_files_lazy(infos: Sequence[FrameInfo]) -> Any:
             frame = da.from_delayed(read, info.frame_shape, dtype=info.dtype)
             parts.append((frame.astype(dtype) if info.dtype != dtype else frame)[None])
     return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def output_bytes() -> int:
+    """Result arrays over this many bytes go to disk (``NAPARI_IRSAM_OUTPUT_BYTES``)."""
+    return _env_int(OUTPUT_BYTES_ENV, DEFAULT_OUTPUT_BYTES)
+
+
+def new_output_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Zeros of ``shape``: in memory when small, else a disk-backed memmap (see module doc)."""
+    import tempfile
+
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes <= output_bytes():
+        return np.zeros(shape, dtype)
+    folder = os.environ.get("NAPARI_IRSAM_SCRATCH") or tempfile.gettempdir()
+    fd, path = tempfile.mkstemp(prefix="napari-irsam-", suffix=".npy", dir=folder)
+    os.close(fd)
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+    try:
+        os.unlink(path)  # the mapping keeps the data; the space is freed when it is released
+    except OSError:  # Windows cannot unlink a mapped file: remove it at exit
+        import atexit
+
+        atexit.register(lambda: Path(path).unlink(missing_ok=True))
+    return arr
 
 
 # ------------------------------------------------------------------------- frame-by-frame views
