@@ -256,6 +256,7 @@ def cmd_train(args: Any) -> int:
 
 
 def cmd_export(args: Any) -> int:
+    from ._cli_track import tracks_csv_points
     from .data.export import export_training_set
     from .data.io import read_frames
 
@@ -283,6 +284,7 @@ def cmd_export(args: Any) -> int:
         if_exists=args.if_exists,
         provenance={"exported_by": "napari-irsam export", **images.metadata},  # + "thermal"
         formats=getattr(args, "format", ["irstd"]),
+        track_points=tracks_csv_points(getattr(args, "tracks", None), sources),
     )
     print(
         f"{len(result.written)} sample(s) written, {len(result.skipped_duplicates)} duplicate(s) "

@@ -81,3 +81,25 @@ def cmd_track(args: argparse.Namespace) -> int:
         f"→ {out / 'tracks.csv'}"
     )
     return 0
+
+
+def tracks_csv_points(
+    path: str | None, sources: list[str]
+) -> dict[tuple[str, int], list[tuple[float, float, int]]] | None:
+    """``export --tracks``: the (row, col, track_id) points of a tracks.csv, keyed by
+    (source, frame index) of the exported frames (``sources[i]`` is frame i's source)."""
+    if not path:
+        return None
+    from ._cli_run import UsageError
+    from .tracks import read_tracks_csv
+
+    if not Path(path).is_file():
+        raise UsageError(f"Tracks file {path} does not exist.")
+    out: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
+    for p in read_tracks_csv(path):
+        if not 0 <= p.frame < len(sources):
+            raise UsageError(
+                f"{path} has frame {p.frame}, but the images have {len(sources)} frame(s)."
+            )
+        out.setdefault((str(sources[p.frame]), p.frame), []).append((p.row, p.col, p.track_id))
+    return out

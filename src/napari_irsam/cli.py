@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="irstd (always written) and/or coco (instances JSON, RLE masks) and/or yolo "
         "(labels/*.txt boxes + yolo.yaml)",
     )
+    ex.add_argument(
+        "--tracks",
+        help="tracks.csv of these frames (napari-irsam track): track ids per target in the "
+        "manifest and mot/*.txt (MOTChallenge CSV)",
+    )
     ex.set_defaults(func=cmd_export)
 
     from ._cli_track import add_track_parser

@@ -47,6 +47,7 @@ from .export_files import (
     storable_image,
 )
 from .export_formats import TrackPoint, check_formats, write_detector_formats
+from .export_mot import write_track_files
 from .io import atomic_write_bytes
 from .split import SPLIT_BLOCK, previous_sides, split_blocks
 
@@ -391,6 +392,7 @@ def export_training_set(
     try:
         result = _write_export(folder, old, images, masks, frames, keep, settings, progress)
         write_detector_formats(folder, formats, track_points)
+        write_track_files(folder, track_points)  # manifest targets + mot/*.txt, when tracked
         return result
     except OSError as exc:  # disk full, a read-only sub-folder, …: one sentence for the user
         reason = exc.strerror or exc.__class__.__name__
