@@ -160,3 +160,18 @@ def test_bomb_is_refused_before_any_work(tmp_path, inputs, capsys):
     err = capsys.readouterr().err.strip()
     assert "40,000 × 40,000 pixels" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()  # refused from the headers, before the first frame
+
+
+def test_a_second_run_on_the_same_cluster_writes_its_own_folder(tmp_path, inputs):
+    spec = bt.ModelSpec("tophat")
+    batches = bt.plan_batches(inputs[:1], batch_frames=2)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        for out in ("a", "b"):  # same batches: task keys must not hand back run "a"'s results
+            done = list(bt.iter_cluster(spec, batches, str(tmp_path / out), client))
+            assert sum(n for _, (n, _) in done) == 5
+    assert len(list((tmp_path / "b").glob("*.png"))) == 5

@@ -195,10 +195,13 @@ def iter_cluster(
 ) -> Iterator[tuple[Batch, Any]]:
     """One Dask task per batch on ``client``'s cluster, yielded as they complete. The first
     error cancels the rest and is raised."""
+    import uuid
+
     from distributed import as_completed
 
+    run_id = uuid.uuid4().hex[:8]  # unique keys: a scheduler never hands back an older run's result
     futures = [
-        client.submit(run_batch, spec, b, out, key=f"napari-irsam-{k}-{b.names[0]}", pure=False)
+        client.submit(run_batch, spec, b, out, key=f"predict-{b.names[0]}-{run_id}-{k}")
         for k, b in enumerate(batches)
     ]
     by_key = {f.key: b for f, b in zip(futures, batches)}
