@@ -290,6 +290,9 @@ def main() -> None:
     if args.case:  # in the child: run one case, print one JSON line
         res = CASES[args.case](args)
         res["peak_rss_mb"] = _rss_mb()
+        for line in Path("/proc/self/status").read_text().splitlines():  # now, not the peak
+            if line.startswith(("RssAnon:", "RssFile:")):
+                res[line.split(":")[0].lower() + "_now_mb"] = int(line.split()[1]) / 1024
         print(json.dumps(res))
         return
     args.dir.mkdir(parents=True, exist_ok=True)
