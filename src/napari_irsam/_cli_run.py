@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -47,14 +48,14 @@ def _segmenter(model: str, device: str, threshold: float, precision: str = "fp32
 def _iter_inputs(inputs: list[str]) -> Iterator[tuple[str, np.ndarray]]:
     """(name, frame) for every frame of every input file/folder/stack."""
     from .data.io import read_frames
-    from .data.thermal import dji_warnings
+    from .data.thermal import stack_warnings
     from .preprocess import to_grey
 
     for item in inputs:
         if not Path(item).exists():
             raise UsageError(f"Input {item} does not exist.")
         stack = read_frames(item)
-        for warning in dji_warnings(stack.paths):  # DJI R-JPEG: the palette picture only
+        for warning in stack_warnings(stack):  # DJI R-JPEG, FLIR recording cut short
             print(f"napari-irsam: warning: {warning}", file=sys.stderr)
         for name, frame in zip(stack.frame_names, stack.data):
             yield name, (to_grey(frame) if stack.rgb else frame)
@@ -111,14 +112,14 @@ def cmd_predict(args: Any) -> int:
 def _dji_warnings(batches: Any) -> None:
     """DJI R-JPEG inputs give the palette picture only: say so (data.thermal)."""
     try:
-        from .data.thermal import dji_warnings
+        from .data.thermal import stack_warnings
     except ImportError:  # pragma: no cover - the thermal module ships with the package
         return
     from .batch import _groups
 
     for item in dict.fromkeys(b.item for b in batches):
         for stack in _groups(item):
-            for warning in dji_warnings(stack.paths):
+            for warning in stack_warnings(stack):
                 print(f"napari-irsam: warning: {warning}", file=sys.stderr)
 
 
@@ -223,10 +224,19 @@ def cmd_train(args: Any) -> int:
         mask_bce_weight=args.mask_bce,
         seed=args.seed,
         resume=args.resume,
+        workers=args.workers,
+        augment_stream=args.augment_stream,
     )
+    if args.workers < 0:
+        raise UsageError(f"--workers must be 0 or more, got {args.workers}.")
     bar = None
     t0 = last_line = time.monotonic()
-    for ev in train(cfg):
+    events = train(cfg)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 alone reports
+        for _ in events:
+            pass
+        return 0
+    for ev in events:
         if ev.kind == "start":
             bar = _progress(ev.total_steps, "train")
             bar.update(ev.step)

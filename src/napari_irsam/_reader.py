@@ -19,7 +19,7 @@ from .data.io import (
     percentile_limits,
     read_frame_groups,
 )
-from .data.thermal import dji_warnings
+from .data.thermal import stack_warnings
 
 LayerData = tuple[Any, dict[str, Any], str]
 #: npe2's "read, but no layers" value: a refused file is a notification, not an exception
@@ -72,7 +72,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
         else (path[0] if isinstance(path, list) else path)
     )
     groups = read_frame_groups(target)
-    for warning in dji_warnings([p for g in groups for p in g.paths]):  # DJI: palette picture
+    for warning in [w for g in groups for w in stack_warnings(g)]:  # DJI, cut-short recording
         _notify(warning)
     is_dir = not isinstance(target, list) and Path(str(target)).is_dir()
     first = Path(groups[0].paths[0])

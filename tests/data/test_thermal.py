@@ -151,7 +151,7 @@ def test_lazy_stack_reads_the_same(seq) -> None:
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda b: b[: len(b) // 3 + 100], "runs past the end|truncated"),
+        (lambda b: b[:100], "truncated|damaged"),  # not one complete frame
         (lambda b: b"not a flir file" * 10, "holds no FLIR FFF frame"),
         (lambda b: b[:8], "too small"),
     ],
@@ -162,6 +162,27 @@ def test_damaged_files_are_one_sentence(seq, damage, message) -> None:
     with pytest.raises(ValueError, match=message) as err:
         read_frames(path)
     assert "\n" not in str(err.value)
+
+
+def test_recording_cut_short_keeps_its_complete_frames(seq, capsys) -> None:
+    """A SEQ cut inside frame 2 (camera stopped, copy interrupted): frames 0 and 1 open, the
+    metadata, the reader and the CLI say the rest is incomplete."""
+    from napari_irsam.cli import main
+    from napari_irsam.data.thermal import stack_warnings
+
+    path, raws = seq
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) * 2 // 3 + 500])
+    stack = read_frames(path)
+    assert stack.data.shape == (2, 24, 32)
+    np.testing.assert_allclose(stack.data[1], read_thermal([path])[0][1])
+    note = stack.metadata["thermal"]["truncated"]
+    assert note.startswith("the file ends in an incomplete frame after frame 1")
+    assert stack_warnings(stack) == [f"flight.seq: {note}."]
+    out = path.parent / "pred"
+    assert main(["predict", str(path), "--out", str(out), "--model", "tophat"]) == 0
+    assert "incomplete frame after frame 1" in capsys.readouterr().err
+    assert len(list(out.glob("*.png"))) == 2
 
 
 def test_raw_to_celsius_refuses_zero_emissivity() -> None:

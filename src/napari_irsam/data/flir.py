@@ -287,9 +287,14 @@ class FlirSequence:
             raise
 
     def _index(self) -> list[int]:
-        """Start of every FFF frame: each frame's extent, or the next magic after padding."""
+        """Start of every FFF frame: each frame's extent, or the next magic after padding.
+
+        A recording cut short (camera stopped, copy interrupted) keeps its complete frames:
+        a damaged or truncated record after at least one good frame ends the index there, and
+        :attr:`truncated` says so. A file without one complete frame is refused."""
         buf, offsets, at = self._map, [], 0
         self.sizes: list[int] = []
+        self.truncated = False
         while at + HEADER_SIZE <= len(buf):
             if buf[at : at + 4] not in FFF_MAGICS:
                 nxt = buf.find(b"FFF\x00", at)
@@ -297,7 +302,13 @@ class FlirSequence:
                     break
                 at = nxt
                 continue
-            size = max(fff_extent(buf, at, self.name), HEADER_SIZE)
+            try:
+                size = max(fff_extent(buf, at, self.name), HEADER_SIZE)
+            except ThermalFormatError:
+                if not offsets:
+                    raise
+                self.truncated = True
+                break
             offsets.append(at)
             self.sizes.append(size)
             at += size

@@ -154,7 +154,10 @@ def _frame_list(path: Path) -> list[dict[str, Any]]:
     if path.suffix.lower() in JPEG_EXTS:
         return [parse_fff(flir_jpeg_fff(path), 0, path.name, image=False).camera]
     with FlirSequence(path) as seq:
-        return [seq.frame(i, image=False).camera for i in range(len(seq))]
+        cams = [seq.frame(i, image=False).camera for i in range(len(seq))]
+        if seq.truncated:  # the recording was cut short: its complete frames are kept
+            cams[-1] = {**cams[-1], "truncated_after": True}
+        return cams
 
 
 def read_celsius(path: str | os.PathLike[str], index: int = 0) -> np.ndarray:
@@ -196,6 +199,13 @@ def thermal_metadata(cameras: Sequence[dict[str, Any]], fmt: str) -> dict[str, A
         meta["time_s"] = [
             round((datetime.fromisoformat(s) - t0).total_seconds(), 3) for s in stamps
         ]
+    cut = [i for i, c in enumerate(cameras) if c.get("truncated_after")]
+    if cut:
+        meta["truncated"] = (
+            f"the file ends in an incomplete frame after frame {cut[0]}; the complete frames "
+            "were read"
+        )
+        meta["camera"].pop("truncated_after", None)
     varying = {
         k: [c.get(k) for c in cameras]
         for k in CALIBRATION_KEYS
@@ -269,3 +279,13 @@ def thermal_stack(files: Sequence[str | os.PathLike[str]], lazy: bool | None = N
 def dji_warnings(files: Sequence[str | os.PathLike[str]]) -> list[str]:
     """One message per DJI R-JPEG among ``files`` (their temperatures are not decoded)."""
     return [DJI_MESSAGE.format(name=Path(f).name) for f in files if thermal_kind(f) == "dji"]
+
+
+def stack_warnings(stack: Any) -> list[str]:
+    """What the user should hear about a read :class:`~napari_irsam.data.io.FrameStack`: DJI
+    R-JPEGs among its files, a FLIR recording cut short (its complete frames were read)."""
+    out = dji_warnings(stack.paths)
+    note = (stack.metadata.get("thermal") or {}).get("truncated")
+    if note:
+        out.append(f"{Path(stack.paths[-1]).name}: {note}.")
+    return out
