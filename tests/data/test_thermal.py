@@ -148,6 +148,20 @@ def test_lazy_stack_reads_the_same(seq) -> None:
     np.testing.assert_array_equal(np.asarray(lazy), eager)
 
 
+def test_big_recording_opens_lazily(seq, monkeypatch) -> None:
+    """Over NAPARI_IRSAM_LAZY_BYTES the reader's layer is a dask array of °C frames, decoded
+    when read; the metadata is complete without decoding a frame's counts."""
+    from napari_irsam._reader import read_infrared
+
+    path, _ = seq
+    eager = read_frames(path, lazy=False).data
+    monkeypatch.setenv("NAPARI_IRSAM_LAZY_BYTES", "1")
+    ((data, meta, kind),) = read_infrared(str(path))
+    assert kind == "image" and type(data).__module__.startswith("dask")
+    assert len(meta["metadata"]["thermal"]["timestamps"]) == 3
+    np.testing.assert_array_equal(np.asarray(data[2]), eager[2])
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [

@@ -136,7 +136,7 @@ def fff_extent(buf: Any, offset: int = 0, name: str = "file") -> int:
     return end - offset
 
 
-def _decode_raw(rec: memoryview, name: str) -> np.ndarray:
+def _decode_raw(rec: bytes, name: str) -> np.ndarray:
     """RawData record → (H, W) uint16 counts."""
     order = _record_order(rec)
     width, height = struct.unpack_from(order + "HH", rec, 2)
@@ -171,7 +171,7 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
 
 
-def _decode_camera(rec: memoryview) -> dict[str, Any]:
+def _decode_camera(rec: bytes) -> dict[str, Any]:
     """CameraInfo record → parameters (temperatures in °C, humidity 0–1, distance in m)."""
     order = _record_order(rec)
     cam: dict[str, Any] = {}
@@ -200,14 +200,13 @@ def _decode_camera(rec: memoryview) -> dict[str, Any]:
 def parse_fff(buf: Any, offset: int = 0, name: str = "file", image: bool = True) -> FlirFrame:
     """The FFF file at ``offset`` of ``buf`` (bytes or mmap) → :class:`FlirFrame`; with
     ``image=False`` only the camera parameters are decoded (``raw`` is an empty array)."""
-    view = memoryview(buf)
     raw = None if image else np.zeros((0, 0), np.uint16)
     cam = None
-    for rtype, at, length in _entries(view, offset, name):
+    for rtype, at, length in _entries(buf, offset, name):  # slicing copies only this record
         if rtype == RAW_DATA and raw is None:
-            raw = _decode_raw(view[at : at + length], name)
+            raw = _decode_raw(buf[at : at + length], name)
         elif rtype == CAMERA_INFO and cam is None:
-            cam = _decode_camera(view[at : at + length])
+            cam = _decode_camera(buf[at : at + length])
     if raw is None or cam is None:
         what = "raw thermal image" if raw is None else "camera calibration (CameraInfo)"
         raise ThermalFormatError(f"{name} has no {what}, so no temperatures can be computed.")
@@ -321,9 +320,7 @@ class FlirSequence:
 
     def frame(self, i: int, image: bool = True) -> FlirFrame:
         """Frame ``i``; ``image=False`` decodes only its camera parameters."""
-        at = self.offsets[i]
-        blob = self._map[at : at + self.sizes[i]]  # a copy: no view of the map outlives this
-        return parse_fff(blob, 0, f"{self.name} frame {i}", image)
+        return parse_fff(self._map, self.offsets[i], f"{self.name} frame {i}", image)
 
     def close(self) -> None:
         self._map.close()
