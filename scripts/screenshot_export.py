@@ -26,7 +26,8 @@ def main() -> None:
     from qtpy.QtCore import QEventLoop, QTimer
 
     from napari_irsam._widgets import export as export_mod
-    from napari_irsam._widgets.export import REVIEW_STATE_KEY, ExportWidget
+    from napari_irsam._widgets._session import session_for
+    from napari_irsam._widgets.export import ExportWidget
     from napari_irsam._widgets.run_irsam import RunIRSAMWidget
     from napari_irsam.data.io import DISPLAY_PERCENTILES, percentile_limits
     from napari_irsam.data.synthetic import make_sequence
@@ -56,7 +57,7 @@ def main() -> None:
     state = ReviewState.from_labels(mask.data, provenance={"reviewer": "annotator A"})
     for frame in [*range(6), *range(10, 14), *range(20, 24)]:
         state.mark_reviewed(frame)
-    mask.metadata[REVIEW_STATE_KEY] = state
+    session_for(viewer).bind_review(mask, viewer.layers[image], state, "(not saved)")
 
     export_mod.show_info = print  # keep the notification toast out of the picture
     widget = ExportWidget(viewer)

@@ -125,3 +125,27 @@ def test_track_keys_without_a_track_say_so(make_napari_viewer, notes):
     assert notes["warning"][-1].startswith("Select a target on a track first")
     widget.close()
     assert KeyBinding.from_str("Shift-T") not in viewer.keymap
+
+
+def test_export_widget_keeps_the_track_ids(make_napari_viewer, qtbot, notes, tmp_path):
+    """Review → tracks → "Export training set": track ids per target and a MOT file."""
+    import json
+
+    rec = make_recording(8, (64, 64), n_targets=2, seed=3, snr_range=(25, 30), flicker_rate=0)
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.frames, name="ir")
+    viewer.add_labels(_mask(rec), name=MASK)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-irsam", "Review targets")
+    widget.start_button.click()
+    qtbot.waitUntil(lambda: "IRSAM tracks [ir]" in viewer.layers, timeout=60000)
+    ids = {t.track_id for t in widget.state.targets.values()}
+    _, export = viewer.window.add_plugin_dock_widget("napari-irsam", "Export training set")
+    export.out_edit.setText(str(tmp_path / "ex"))
+    export.reviewed_check.setChecked(False)  # nothing marked reviewed: export every frame
+    assert export.export(sync=True) is not None
+    man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    exported = {t["track_id"] for s in man["samples"] for t in s["targets"]}
+    assert exported == ids
+    (mot,) = (tmp_path / "ex" / "mot").glob("*.txt")
+    lines = [ln.split(",") for ln in mot.read_text().splitlines()]
+    assert {int(ln[1]) for ln in lines} == ids and min(int(ln[0]) for ln in lines) == 1

@@ -10,7 +10,8 @@ import pytest
 from skimage import io as skio
 
 from napari_irsam._widgets import export as export_mod
-from napari_irsam._widgets.export import REVIEW_SIDECAR_KEY, REVIEW_STATE_KEY, ExportWidget
+from napari_irsam._widgets._session import session_for
+from napari_irsam._widgets.export import REVIEW_SIDECAR_KEY, ExportWidget
 from napari_irsam.data.dataset import IRSTDDataset
 from napari_irsam.data.synthetic import make_sequence
 from napari_irsam.review import ReviewState
@@ -43,15 +44,16 @@ def setup(make_napari_viewer, tmp_path):
         frames, labels = make_sequence(n, (48, 48), seed=0, n_targets=2)
         assert frames.dtype == np.uint16
         viewer = make_napari_viewer()
-        viewer.add_image(frames, name="seq")
+        image = viewer.add_image(frames, name="seq")
         mask = viewer.add_labels(labels, name="IRSAM mask [seq]", metadata=dict(RUN_METADATA))
         state = None
         if review:
             state = ReviewState.from_labels(labels, provenance={"reviewer": "tester"})
             for f in REVIEWED:
                 state.mark_reviewed(f)
-            mask.metadata[REVIEW_STATE_KEY] = state
-            mask.metadata[REVIEW_SIDECAR_KEY] = str(tmp_path / "seq.irsam-review.json")
+            sidecar = str(tmp_path / "seq.irsam-review.json")
+            mask.metadata[REVIEW_SIDECAR_KEY] = sidecar
+            session_for(viewer).bind_review(mask, image, state, sidecar)
         widget = ExportWidget(viewer)
         widget.out_edit.setText(str(tmp_path / "ex"))
         return viewer, widget, frames, labels, state

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
-from napari_irsam._widgets.review import SIDECAR_KEY, STATE_KEY, ReviewWidget
+from napari_irsam._widgets._session import session_for
+from napari_irsam._widgets.review import SIDECAR_KEY, ReviewWidget
 
 PLUGIN = "napari-irsam"
 MASK, PROB = "IRSAM mask [ir]", "IRSAM probability [ir]"
@@ -129,7 +130,7 @@ def test_removing_the_mask_under_review_stops_the_review(ran, qtbot, notes):
     assert "Start review" in notes()[-1].message
     review.start_button.click()  # no mask left: the saved review is offered and re-creates it
     assert review.state is not None and MASK in viewer.layers
-    assert viewer.layers[MASK].metadata[STATE_KEY] is review.state
+    assert session_for(viewer).review_of(viewer.layers[MASK]) is review.state
 
 
 # ------------------------------------------------------------------------------------- bug 6
@@ -279,7 +280,7 @@ def test_restored_mask_keeps_its_run_metadata(ran, make_napari_viewer, qtbot, mo
     review2 = _dock(viewer2, "Review targets")  # offers the saved review: restored
     assert review2.state is not None and MASK in viewer2.layers
     restored = viewer2.layers[MASK].metadata
-    assert restored[STATE_KEY] is review2.state
+    assert session_for(viewer2).review_of(viewer2.layers[MASK]) is review2.state
     for key in ("model_id", "threshold", "mode", "processed_frames", "runs", "source_layer"):
         assert restored.get(key) == run_md.get(key), key
 

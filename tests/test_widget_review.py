@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage
 
 from napari_irsam._widgets import review
-from napari_irsam._widgets.review import SIDECAR_KEY, STATE_KEY, ReviewWidget
+from napari_irsam._widgets._session import session_for
+from napari_irsam._widgets.review import SIDECAR_KEY, ReviewWidget
 from napari_irsam.data.synthetic import make_sequence
 
 MASK = "IRSAM mask [ir]"
@@ -67,7 +68,7 @@ def test_start_review_lists_every_target(make_napari_viewer, sequence, notes):
     widget.start_button.click()
     assert not notes["warning"]
     layer = viewer.layers[MASK]
-    state = layer.metadata[STATE_KEY]
+    state = session_for(viewer).review_of(layer)
     ids = [set(np.unique(f)) - {0} for f in layer.data]
     assert widget.table.rowCount() == sum(len(i) for i in ids) == len(state.targets)
     rows = _rows(widget)
@@ -250,7 +251,7 @@ def test_autosave_and_restore_in_a_new_viewer(make_napari_viewer, sequence, note
     assert np.array_equal(restored.data, saved_labels)
     assert widget2.state.to_dict()["targets"] == saved["targets"]
     assert widget2.state.reviewed == [False, False, True]
-    assert restored.metadata[STATE_KEY] is widget2.state
+    assert session_for(viewer2).review_of(restored) is widget2.state
     assert widget2.table.rowCount() == len(saved["targets"])
 
 

@@ -18,8 +18,8 @@ OUTPUT_NAMES = [
     "IRSAM probability [ir]",
     "WPMD edges [ir]",
     "WPMD diffused [ir]",
-    "granularity (local) [ir]",
-    "granularity (global) [ir]",
+    "IRSAM features, early (PCA) [ir]",
+    "IRSAM features, deep (PCA) [ir]",
 ]
 
 
@@ -75,7 +75,7 @@ def test_single_frame_creates_all_layers(setup, qtbot, notes):
     assert mask.data.dtype == np.int32
     prob = viewer.layers["IRSAM probability [ir]"]
     assert not prob.visible and prob.data.max() > 0
-    gran = viewer.layers["granularity (local) [ir]"]
+    gran = viewer.layers["IRSAM features, early (PCA) [ir]"]
     assert gran.rgb and gran.data.shape == (32, 40, 3) and not gran.visible
     md = mask.metadata
     assert md["model_id"] == "tiny.pt" and len(md["checkpoint_sha256"]) == 64

@@ -44,6 +44,18 @@ class Prediction:
     wpmd_diffused: np.ndarray | None = None  #: (H, W) float32, WPMD diffused features (level 0)
     seconds: float = 0.0  #: wall time spent on this frame
 
+    # The two PCA maps are pictures of the encoder's features, not the GAD's granularity path
+    # (the decoder's learned mix of the same features); these names say what they are.
+    @property
+    def features_early(self) -> np.ndarray | None:
+        """Alias of ``granularity_local``: PCA colouring of the encoder's stage-1 features."""
+        return self.granularity_local
+
+    @property
+    def features_deep(self) -> np.ndarray | None:
+        """Alias of ``granularity_global``: PCA colouring of the final image embedding."""
+        return self.granularity_global
+
 
 @dataclass
 class FrameResult:

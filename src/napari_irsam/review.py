@@ -45,8 +45,9 @@ STATE_KEY = "napari_irsam.review_state"
 #: Run metadata keys that say where a mask came from (every key of
 #: :class:`napari_irsam.segment.RunStarted` metadata but the display-only ``has_wpmd``): what a
 #: review keeps as its provenance and an export writes to its manifest. ``params`` is set by the
-#: classical detectors only. Keep this order: the first six describe one run. ``temporal``: None,
-#: or the temporal consistency parameters (:mod:`napari_irsam.tracks_temporal`).
+#: classical detectors only. Keep this order: the first six describe one run. ``precision``:
+#: "fp32", or the CUDA autocast the masks were computed in. ``temporal``: None, or the temporal
+#: consistency parameters (:mod:`napari_irsam.tracks_temporal`).
 PROVENANCE_KEYS = (
     "model_id",
     "checkpoint",
@@ -56,6 +57,7 @@ PROVENANCE_KEYS = (
     "threshold",
     "device",
     "params",
+    "precision",
     "temporal",
 )
 

@@ -5,9 +5,9 @@
 
 * frames of an image layer and the masks of a labels layer (leading axes flattened in C order,
   as "Run IRSAM" and "Review targets" do), checked to have the same (…, H, W) shape;
-* the review of the labels layer, which "Review targets" keeps as a live
-  :class:`~napari_irsam.review.ReviewState` in ``labels.metadata["napari_irsam.review_state"]``:
-  per-frame reviewed flags, target status counts (overall and per frame) and provenance;
+* the review of the labels layer (the live :class:`~napari_irsam.review.ReviewState` that
+  "Review targets" registered in the viewer's session; the widget passes it in): per-frame
+  reviewed flags, target status counts (overall and per frame) and provenance;
 * provenance of the masks (model id, checkpoint sha256, threshold, device…) from the metadata
   "Run IRSAM" writes on its output layers;
 * the source file of every frame (``layer.source.path`` or the reader's ``source_paths``) and
@@ -32,41 +32,16 @@ import numpy as np
 from ..data.export import ExportResult, export_training_set
 from ..data.export_formats import track_points_of
 from ..review import PROVENANCE_KEYS  # run metadata passed on to the manifest
+from ._frames import FrameStack
+from ._frames import data_shape as _data_shape
+from ._frames import n_frames as _n_frames
+from ._layers import MASK, PROB, output_name
 
-REVIEW_STATE_KEY = "napari_irsam.review_state"  #: the live ReviewState of a labels layer
 REVIEW_SIDECAR_KEY = "napari_irsam.review_sidecar"  #: where "Review targets" autosaves it
-
-
-# ------------------------------------------------------------------------------- layer helpers
-def _data_shape(layer: Any) -> tuple[int, ...]:
-    shape = layer.data.shape[:-1] if getattr(layer, "rgb", False) else layer.data.shape
-    return tuple(int(s) for s in shape)
-
-
-def _n_frames(layer: Any) -> int:
-    return int(np.prod(_data_shape(layer)[:-2], dtype=np.int64))
-
-
-class _Frames:
-    """Flat frame ``i`` of (…, H, W[, C]) layer data, for numpy, dask or zarr (no reshape)."""
-
-    def __init__(self, layer: Any) -> None:
-        self.data = layer.data
-        self.lead = _data_shape(layer)[:-2]
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        idx = np.unravel_index(int(i), self.lead) if self.lead else ()
-        return np.array(self.data[tuple(int(k) for k in idx)])  # a copy
 
 
 def _stem(text: str) -> str:
     return re.sub(r"[^\w.\-]+", "_", text).strip("._") or "frame"
-
-
-def review_state_of(labels: Any) -> Any | None:
-    """The ReviewState "Review targets" keeps on ``labels`` (duck-typed), or None."""
-    state = labels.metadata.get(REVIEW_STATE_KEY) if labels is not None else None
-    return state if state is not None and hasattr(state, "reviewed") else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -85,8 +60,8 @@ def mask_provenance(viewer: Any, image: Any, labels: Any, state: Any | None) -> 
     """
     prov: dict[str, Any] = {}
     candidates = [labels]
-    for title in ("IRSAM mask", "IRSAM probability"):
-        name = f"{title} [{image.name}]"
+    for title in (MASK, PROB):
+        name = output_name(title, image.name)
         if name in viewer.layers:
             candidates.append(viewer.layers[name])
     for layer in candidates:
@@ -154,9 +129,13 @@ def build_plan(
     test_ratio: float,
     seed: int,
     if_exists: str = "error",
+    state: Any | None = None,
     formats: list[str] | tuple[str, ...] = ("irstd",),
 ) -> ExportPlan:
-    """Collect frames, masks, review and provenance; a one-sentence ``ValueError`` if wrong."""
+    """Collect frames, masks, review and provenance; a one-sentence ``ValueError`` if wrong.
+
+    ``state`` is the labels layer's live review (None when it is not under review).
+    """
     if image is None:
         raise ValueError("Choose the image layer to export (open an image first).")
     if labels is None:
@@ -169,7 +148,6 @@ def build_plan(
             f"{_data_shape(image)}; choose the labels made for this image."
         )
     n = _n_frames(image)
-    state = review_state_of(labels)
     if state is not None and len(state.reviewed) != n:
         raise ValueError(
             f"The review of {labels.name!r} covers {len(state.reviewed)} frame(s) but the "
@@ -198,7 +176,7 @@ def build_plan(
         for t in getattr(state, "targets", {}).values():
             per.setdefault(int(t.frame), Counter())[t.status] += 1
         frame_statuses = [dict(per.get(i, {})) for i in indices]
-    masks = np.stack([_Frames(labels)[i] for i in indices])  # a snapshot
+    masks = FrameStack(labels)[indices]  # a snapshot (np.stack copies)
     kwargs = {
         "names": [names[i] for i in indices],
         "reviewed": [reviewed[i] for i in indices],
@@ -216,7 +194,7 @@ def build_plan(
             getattr(state, "targets", {}).values(), {i: (sources[i], i) for i in indices}
         ),
     }
-    return ExportPlan(out, if_exists, _Frames(image), masks, indices, bool(image.rgb), kwargs)
+    return ExportPlan(out, if_exists, FrameStack(image), masks, indices, bool(image.rgb), kwargs)
 
 
 def _sources_and_names(image: Any, n: int) -> tuple[list[str], list[str], list[str]]:

@@ -1,12 +1,18 @@
 """Output layers of "Run IRSAM": created once per source image, updated in place.
 
 Each output has the source stack's shape (frames not processed yet are zero) and the source's
-scale/translate, and is named ``"<title> [<image>]"`` so a re-run finds and reuses it. Layers are
-found by name and checked with ``isinstance``: a widget opened from the Plugins menu sees napari's
-``PublicOnlyProxy`` of each layer, for which ``type(layer)`` is the proxy class.
+scale/translate, and is named ``"<title> [<image>]"`` (:func:`._layers.output_name`) so a re-run
+finds and reuses it. Layers are found by name and checked with ``isinstance``: a widget opened
+from the Plugins menu sees napari's ``PublicOnlyProxy`` of each layer, for which ``type(layer)``
+is the proxy class.
 
-A mask under review ("Review targets" keeps its state in the layer's metadata) is told which
-frames the model rewrites, so the review rebuilds them as fresh pending targets.
+A mask under review (registered by "Review targets" in the viewer's
+:class:`~napari_irsam._widgets._session.Session`) is told which frames the model rewrites, so the
+review rebuilds them as fresh pending targets.
+
+Display: the WPMD edge strength is drawn with a transparent-to-magenta colormap and translucent
+blending, so strong edges show on dark and bright images alike (additive white vanished on a
+bright sky); the diffused map and the feature colourings are opaque images (hidden at first).
 """
 
 from __future__ import annotations
@@ -16,9 +22,17 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer
+from napari.utils.colormaps import Colormap
 
-from ..review import STATE_KEY
+from ..data.lazy import new_output_array
 from ..segment import FrameDone, FrameOutput, RunStarted, label_targets
+from . import _layers as names
+from ._session import Session
+
+#: WPMD edge strength: 0 transparent → strong edges opaque magenta
+EDGE_COLORMAP = Colormap(
+    [[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 1.0]], name="irsam_edges", display_name="IRSAM edges"
+)
 
 
 @dataclass(frozen=True)
@@ -29,25 +43,32 @@ class OutputKind:
     dtype: Any
     rgb: bool = False
     visible: bool = True
-    colormap: str = "gray"
+    colormap: str | Colormap = "gray"
+    blending: str = "additive"
 
 
+#: one layer per output; ``field`` is the :class:`~napari_irsam.segment.FrameOutput` attribute
+#: (``granularity_*`` there are the PCA colourings of the encoder features, titled as such here)
 OUTPUTS: tuple[OutputKind, ...] = (
-    OutputKind("mask", "IRSAM mask", Labels, np.int32),
-    OutputKind("prob", "IRSAM probability", Image, np.float32, visible=False, colormap="magma"),
-    OutputKind("wpmd_edges", "WPMD edges", Image, np.float32, visible=False),
-    OutputKind("wpmd_diffused", "WPMD diffused", Image, np.float32, visible=False),
+    OutputKind("mask", names.MASK, Labels, np.int32),
+    OutputKind("prob", names.PROB, Image, np.float32, visible=False, colormap="magma"),
     OutputKind(
-        "granularity_local", "granularity (local)", Image, np.uint8, rgb=True, visible=False
+        "wpmd_edges",
+        names.WPMD_EDGES,
+        Image,
+        np.float32,
+        visible=False,
+        colormap=EDGE_COLORMAP,
+        blending="translucent",
     ),
     OutputKind(
-        "granularity_global", "granularity (global)", Image, np.uint8, rgb=True, visible=False
+        "wpmd_diffused", names.WPMD_DIFFUSED, Image, np.float32, visible=False, blending="opaque"
     ),
+    OutputKind("granularity_local", names.FEATURES_EARLY, Image, np.uint8, rgb=True, visible=False),
+    OutputKind("granularity_global", names.FEATURES_DEEP, Image, np.uint8, rgb=True, visible=False),
 )
 
-
-def layer_name(title: str, image_name: str) -> str:
-    return f"{title} [{image_name}]"
+layer_name = names.output_name  # the name of an output layer: "<title> [<image>]"
 
 
 class OutputLayers:
@@ -57,10 +78,18 @@ class OutputLayers:
         viewer: the napari viewer.
         source: the image layer being segmented; its data is (…, H, W[, C]).
         stack_shape: (N, H, W) of the flattened stack, N = product of the leading axes.
+        session: the viewer's widget session (which masks are under review); None: no review.
     """
 
-    def __init__(self, viewer: Any, source: Image, stack_shape: tuple[int, int, int]) -> None:
+    def __init__(
+        self,
+        viewer: Any,
+        source: Image,
+        stack_shape: tuple[int, int, int],
+        session: Session | None = None,
+    ) -> None:
         self.viewer = viewer
+        self.session = session
         self.source = source
         self.stack_shape = stack_shape
         data_shape = source.data.shape[:-1] if source.rgb else source.data.shape
@@ -128,7 +157,7 @@ class OutputLayers:
         full = self.shape + ((3,) if kind.rgb else ())
         layer = self._find(name, kind)
         if layer is None or layer.data.shape != full or layer.data.dtype != kind.dtype:
-            data = np.zeros(full, kind.dtype)
+            data = new_output_array(full, kind.dtype)  # a disk-backed memmap when big
             if layer is None:
                 layer = self._add(kind, name, data)
                 self.created.append(kind.field)
@@ -152,7 +181,11 @@ class OutputLayers:
         if kind.rgb:
             return self.viewer.add_image(data, rgb=True, **common)
         return self.viewer.add_image(
-            data, colormap=kind.colormap, contrast_limits=(0.0, 1.0), blending="additive", **common
+            data,
+            colormap=kind.colormap,
+            contrast_limits=(0.0, 1.0),
+            blending=kind.blending,
+            **common,
         )
 
     # ----------------------------------------------------------------------------------- frames
@@ -172,8 +205,8 @@ class OutputLayers:
             if fld == "mask":
                 labels = label_targets(out.mask, self.next_label)
                 self.next_label = max(self.next_label, int(labels.max()) + 1)
-                review = layer.metadata.get(STATE_KEY)
-                if hasattr(review, "expect_model_output"):
+                review = None if self.session is None else self.session.review_of(layer)
+                if review is not None:
                     review.expect_model_output([i])  # before the pixels change
                 self.flat[fld][i] = labels
             else:
@@ -214,24 +247,10 @@ class OutputLayers:
         md["source_layer"] = self.source.name
 
 
-# ------------------------------------------------------------------ an image layer as a stack
-def lead_shape(layer: Any) -> tuple[int, ...]:
-    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
-    return tuple(int(s) for s in shape[:-2])
-
-
-def frame_hw(layer: Any) -> tuple[int, int]:
-    shape = layer.data.shape[:-1] if layer.rgb else layer.data.shape
-    return int(shape[-2]), int(shape[-1])
-
-
-def frame_count(layer: Any) -> int:
-    return int(np.prod(lead_shape(layer), dtype=np.int64))
-
-
-def flat_stack(layer: Any) -> Any:
-    """(…, H, W[, C]) layer data → (N, H, W[, C]) (a view for numpy; lazy for dask)."""
-    data = layer.data
-    h, w = frame_hw(layer)
-    tail = (h, w, data.shape[-1]) if layer.rgb else (h, w)
-    return data.reshape((frame_count(layer), *tail))
+def outputs_note(event: RunStarted) -> str:
+    """What a run will not show (said once in Run IRSAM's status line)."""
+    if event.metadata.get("mode") == "classical":
+        return " Classical detectors give a mask and a saliency map only."
+    if "granularity_local" not in event.outputs:
+        return " Display maps off: mask and probability only."
+    return "" if event.metadata.get("has_wpmd") else " This model has no WPMD: no WPMD layers."

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import QMessageBox
 
 from ..data.sidecar import Sidecar
 from . import _review_view as view
+from ._layers import MASK, output_name
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class ReviewRestore:
                 f"not {image.name!r} {shape}; not restored."
             )
             return False
-        name = meta.get("labels_layer") or view.output_name("IRSAM mask", image.name)
+        name = meta.get("labels_layer") or output_name(MASK, image.name)
         layer = self._layer(name, Labels)
         data = labels.reshape(shape)
         saved_md = dict(meta.get("labels_metadata") or {})  # e.g. Run IRSAM's provenance

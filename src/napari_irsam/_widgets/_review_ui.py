@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..review import STATUSES
-from . import _review_view as view
+from ._layers import MASK, PROB, output_name
 from ._review_table import TargetTable
 
 NO_PROB = "(none)"
@@ -139,10 +139,7 @@ class ReviewForm(QWidget):
 
     def prefer_outputs(self, image: str) -> None:
         """Select "IRSAM mask/probability [<image>]" when they exist (Run IRSAM's names)."""
-        for combo, title in (
-            (self.labels_combo, "IRSAM mask"),
-            (self.prob_combo, "IRSAM probability"),
-        ):
-            idx = combo.findText(view.output_name(title, image))
+        for combo, title in ((self.labels_combo, MASK), (self.prob_combo, PROB)):
+            idx = combo.findText(output_name(title, image))
             if idx >= 0:
                 combo.setCurrentIndex(idx)

@@ -1,8 +1,8 @@
-"""Layer geometry for the "Review targets" widget: (…, H, W) layers seen as (N, H, W) stacks.
+"""View helpers of the "Review targets" widget: stepping to a frame, centring the camera on a
+target, mapping a click to a frame pixel, which frames a napari paint event touched.
 
-Leading axes are flattened in C order (as "Run IRSAM" does), so frame ``i`` of the review is the
-same frame in the image, the mask and the probability layer. Also: stepping the viewer to a frame
-and centring the camera on a target, and which frames a napari paint event touched.
+Frame geometry ((…, H, W) layers seen as (N, H, W) stacks) is :mod:`._frames`, re-exported here
+for the review modules; names of Run IRSAM's outputs are :mod:`._layers`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 
-
-def output_name(title: str, image_name: str) -> str:
-    """Name "Run IRSAM" gives its output layers (same as ``_outputs.layer_name``, which is not
-    imported here: it would import torch, and this widget never needs it)."""
-    return f"{title} [{image_name}]"
+from ._frames import (  # noqa: F401 (the review modules use them as view.*)
+    current_frame,
+    data_shape,
+    flat,
+    grey_frame,
+    lead_shape,
+    n_frames,
+    nd_indices,
+)
+from ._layers import output_name  # noqa: F401
 
 
 def same_layer(a: Any, b: Any) -> bool:
@@ -30,56 +35,6 @@ def same_layer(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
     return getattr(a, "unique_id", object()) == getattr(b, "unique_id", object())
-
-
-def data_shape(layer: Any) -> tuple[int, ...]:
-    """(…, H, W) of a layer's data (the RGB channel axis of an RGB image left out)."""
-    shape = layer.data.shape[:-1] if getattr(layer, "rgb", False) else layer.data.shape
-    return tuple(int(s) for s in shape)
-
-
-def lead_shape(layer: Any) -> tuple[int, ...]:
-    return data_shape(layer)[:-2]
-
-
-def n_frames(layer: Any) -> int:
-    return int(np.prod(lead_shape(layer), dtype=np.int64))
-
-
-def flat(layer: Any) -> np.ndarray:
-    """(N, H, W[, C]) view of the layer data (a copy only for non-numpy data)."""
-    shape = data_shape(layer)
-    tail = shape[-2:] + ((layer.data.shape[-1],) if getattr(layer, "rgb", False) else ())
-    return np.asarray(layer.data).reshape((n_frames(layer), *tail))
-
-
-def grey_frame(layer: Any, frame: int) -> np.ndarray:
-    """Frame ``frame`` of an image layer as (H, W) float (RGB → BT.601 luminance)."""
-    shape = data_shape(layer)
-    lead = shape[:-2]
-    idx = np.unravel_index(frame, lead) if lead else ()
-    arr = np.asarray(layer.data[tuple(int(i) for i in idx)])
-    if getattr(layer, "rgb", False):
-        arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return arr.astype(np.float32, copy=False)
-
-
-def nd_indices(
-    lead: Sequence[int], frame: int, rr: np.ndarray, cc: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """Fancy indices into (…, H, W) data for pixels (rr, cc) of flat frame ``frame``."""
-    idx = np.unravel_index(frame, tuple(lead)) if lead else ()
-    return tuple(np.full(rr.shape, int(i), np.intp) for i in idx) + (rr, cc)
-
-
-def current_frame(viewer: Any, layer: Any) -> int:
-    """The flat frame of ``layer`` the dims slider shows."""
-    lead = lead_shape(layer)
-    if not lead:
-        return 0
-    pos = layer.world_to_data(viewer.dims.point)[: len(lead)]
-    idx = tuple(int(np.clip(round(float(p)), 0, s - 1)) for p, s in zip(pos, lead, strict=True))
-    return int(np.ravel_multi_index(idx, lead))
 
 
 def world_to_frame_pixel(layer: Any, world: Sequence[float]) -> tuple[int, float, float] | None:

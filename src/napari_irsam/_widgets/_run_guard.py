@@ -16,8 +16,8 @@ from typing import Any
 from napari.layers import Labels
 from qtpy.QtWidgets import QMessageBox, QWidget
 
-from ..review import STATE_KEY
-from ._outputs import layer_name
+from ._layers import MASK, find_layer, output_name
+from ._session import Session
 
 SKIP, OVERWRITE, CANCEL = "skip", "overwrite", "cancel"
 
@@ -28,14 +28,13 @@ def frame_list(frames: Sequence[int], most: int = 12) -> str:
     return shown if len(frames) <= most else f"{shown}, … ({len(frames)} frames)"
 
 
-def protected_frames(viewer: Any, image: Any, indices: Sequence[int]) -> tuple[str, list[int]]:
+def protected_frames(
+    viewer: Any, image: Any, indices: Sequence[int], session: Session
+) -> tuple[str, list[int]]:
     """(mask name, frames of ``indices`` holding review work) of ``image``'s Run IRSAM mask."""
-    name = layer_name("IRSAM mask", image.name)
-    if name not in viewer.layers:
-        return name, []
-    mask = viewer.layers[name]
-    state = mask.metadata.get(STATE_KEY) if isinstance(mask, Labels) else None
-    if not hasattr(state, "protected_frames"):
+    name = output_name(MASK, image.name)
+    state = session.review_of(find_layer(viewer, name, Labels))
+    if state is None:
         return name, []
     chosen = set(int(i) for i in indices)
     return name, [f for f in state.protected_frames() if f in chosen]
@@ -50,11 +49,12 @@ def question(mask: str, frames: Sequence[int]) -> str:
 
 
 def choose_frames(
-    viewer: Any, image: Any, indices: list[int], ask: Callable[[str], str]
+    viewer: Any, image: Any, indices: list[int], ask: Callable[[str], str], session: Session
 ) -> tuple[list[int], str, str]:
     """(frames to run, note on skipped frames, status message) for a run of ``indices``; asks
-    ``ask(question)`` only when some of them hold review work. No frames: do not run."""
-    mask, protected = protected_frames(viewer, image, indices)
+    ``ask(question)`` only when some of them hold review work (a review registered in the
+    viewer's ``session``). No frames: do not run."""
+    mask, protected = protected_frames(viewer, image, indices, session)
     if not protected:
         return indices, "", ""
     choice = ask(question(mask, protected))

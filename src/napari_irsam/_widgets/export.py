@@ -5,7 +5,9 @@ worker so the viewer never freezes. What it needs is read from the layers into a
 :class:`~napari_irsam._widgets._export_plan.ExportPlan` by
 :func:`~napari_irsam._widgets._export_plan.build_plan` (frames, masks, review, provenance,
 sources and sample names); this module holds only the Qt form, the worker and the hand-off to
-"Fine-tune IRSAM".
+"Fine-tune IRSAM" (through the viewer's :class:`~napari_irsam._widgets._session.Session`: the
+review summary follows ``session.review_changed``, the export is offered with
+``session.offer_dataset``).
 
 A non-empty output folder is never written silently: :attr:`ExportWidget.ask_if_exists` (a
 message box in the app, replaceable in tests) chooses append (deduplicated), a new folder or
@@ -23,14 +25,13 @@ from napari.layers import Image, Labels
 from napari.qt.threading import FunctionWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import QObject, Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -41,22 +42,21 @@ from qtpy.QtWidgets import (
 )
 
 from ..data.export import ExportResult, check_target, is_non_empty
+from . import _layers as names
 from ._export_plan import (  # noqa: F401 (names re-exported for callers of this module)
     PROVENANCE_KEYS,
     REVIEW_SIDECAR_KEY,
-    REVIEW_STATE_KEY,
     ExportPlan,
     _init_for,
     _n_frames,
     build_plan,
     mask_provenance,
-    review_state_of,
     train_command,
 )
+from ._form import row
+from ._session import connect, session_for
 
 log = logging.getLogger(__name__)
-
-_OUR_OUTPUTS = ("IRSAM ", "WPMD ", "granularity ")
 
 
 class _Relay(QObject):
@@ -72,6 +72,7 @@ class ExportWidget(QWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
         self.worker: FunctionWorker | None = None
         self.result: ExportResult | None = None
         #: ``ask_if_exists(folder) -> "append" | "new" | None`` for a non-empty folder
@@ -124,27 +125,15 @@ class ExportWidget(QWidget):
         self.command_edit.setVisible(False)
         self.finetune_button.setVisible(False)
 
-        out_row = QHBoxLayout()
-        out_row.setContentsMargins(0, 0, 0, 0)
-        out_row.addWidget(self.out_edit)
-        out_row.addWidget(self.browse_button)
-        out_holder = QWidget()
-        out_holder.setLayout(out_row)
         form = QFormLayout()
         form.addRow("image", self.image_combo)
         form.addRow("labels", self.labels_combo)
         form.addRow("", self.review_label)
-        form.addRow("output folder", out_holder)
+        form.addRow("output folder", row(self.out_edit, self.browse_button))
         form.addRow("frames", self.reviewed_check)
         form.addRow("test ratio", self.ratio_spin)
         form.addRow("seed", self.seed_spin)
-        formats_row = QHBoxLayout()
-        formats_row.setContentsMargins(0, 0, 0, 0)
-        formats_row.addWidget(self.coco_check)
-        formats_row.addWidget(self.yolo_check)
-        formats_holder = QWidget()
-        formats_holder.setLayout(formats_row)
-        form.addRow("also write", formats_holder)
+        form.addRow("also write", row(self.coco_check, self.yolo_check))
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.export_button)
@@ -159,18 +148,28 @@ class ExportWidget(QWidget):
         self.labels_combo.currentIndexChanged.connect(self.refresh_review)
         self.image_combo.currentIndexChanged.connect(self._guess_labels)
         self.reviewed_check.toggled.connect(self.refresh_review)
-        events = self.viewer.layers.events
-        for ev in (events.inserted, events.removed, events.reordered):
-            ev.connect(self._reset_layers)
+        self._watch = names.LayerWatch(self.viewer, self._reset_layers)
+        connect(self, self.session.review_changed, self._on_review_changed)
         self._reset_layers()
-        self._timer = QTimer(self)  # "Review targets" changes the review state in place
-        self._timer.timeout.connect(self._refresh_if_visible)
-        self._timer.start(1000)
 
     # -------------------------------------------------------------------------------- the form
-    def _refresh_if_visible(self) -> None:
-        if self.isVisible() and self.worker is None:
+    def _on_review_changed(self, labels_id: Any) -> None:
+        """A review of this viewer changed: refresh the summary if it is the chosen mask's."""
+        labels = self.selected_labels()
+        started = self.session.review_by_id(labels_id)
+        if (
+            started is not None
+            and self.review_state(labels) is None
+            and started.image_name == self.image_combo.currentText()
+            and self.labels_combo.findText(started.labels_name) >= 0
+        ):  # a review of this image began on another labels layer: export that one
+            self.labels_combo.setCurrentText(started.labels_name)
+        elif labels is None or labels.unique_id == labels_id:
             self.refresh_review()
+
+    def review_state(self, labels: Any) -> Any | None:
+        """The live review of ``labels`` (from "Review targets"), or None."""
+        return self.session.review_of(labels)
 
     def _reset_layers(self, event: Any = None) -> None:
         had_labels = bool(self.labels_combo.currentText())
@@ -178,19 +177,22 @@ class ExportWidget(QWidget):
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
-            for layer in self.viewer.layers:
-                if not isinstance(layer, kind):
-                    continue
-                if kind is Image and layer.name.startswith(_OUR_OUTPUTS):
-                    continue  # probability / WPMD / granularity maps are not training images
-                combo.addItem(layer.name)
-                if not getattr(layer, "_irsam_export_hooked", False):
-                    layer.events.name.connect(self._reset_layers)
-                    layer._irsam_export_hooked = True
+            if kind is Image:  # probability / WPMD / feature maps are not training images
+                layers = names.input_images(self.viewer)
+            else:
+                layers = [ly for ly in self.viewer.layers if isinstance(ly, kind)]
+            combo.addItems([layer.name for layer in layers])
             idx = combo.findText(current)
             combo.setCurrentIndex(max(idx, 0) if combo.count() else -1)
             combo.blockSignals(False)
-        if not had_labels or self.labels_combo.currentText() == "":
+        image = self.selected_image()
+        new = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        mask_of_image = (  # Run IRSAM just made the image's mask: that is what to export
+            image is not None
+            and new is not None
+            and getattr(new, "name", None) == names.output_name(names.MASK, image.name)
+        )
+        if not had_labels or self.labels_combo.currentText() == "" or mask_of_image:
             self._guess_labels()
         self.refresh_review()
 
@@ -199,20 +201,16 @@ class ExportWidget(QWidget):
         image = self.selected_image()
         if image is None:
             return
-        names = [self.labels_combo.itemText(i) for i in range(self.labels_combo.count())]
-        preferred = f"IRSAM mask [{image.name}]"
-        reviewed = [n for n in names if review_state_of(self.viewer.layers[n]) is not None]
-        pick = preferred if preferred in names else (reviewed[0] if reviewed else None)
+        items = [self.labels_combo.itemText(i) for i in range(self.labels_combo.count())]
+        preferred = names.output_name(names.MASK, image.name)
+        reviewed = [n for n in items if self.review_state(self.viewer.layers[n]) is not None]
+        pick = preferred if preferred in items else (reviewed[0] if reviewed else None)
         if pick is not None:
             self.labels_combo.setCurrentText(pick)
         self.refresh_review()
 
     def _layer(self, combo: QComboBox, kind: type) -> Any | None:
-        name = combo.currentText()
-        if name and name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            return layer if isinstance(layer, kind) else None
-        return None
+        return names.find_layer(self.viewer, combo.currentText(), kind)
 
     def selected_image(self) -> Image | None:
         return self._layer(self.image_combo, Image)
@@ -226,7 +224,7 @@ class ExportWidget(QWidget):
         if labels is None:
             self.review_label.setText("Choose the labels layer with the corrected masks.")
             return
-        state = review_state_of(labels)
+        state = self.review_state(labels)
         n = _n_frames(labels)
         if state is None:
             text = "No review state for this labels layer (use 'Review targets' first)"
@@ -274,15 +272,17 @@ class ExportWidget(QWidget):
     # ---------------------------------------------------------------------------------- export
     def plan(self, if_exists: str = "error") -> ExportPlan:
         """Collect frames, masks, review and provenance; a one-sentence ``ValueError`` if wrong."""
+        labels = self.selected_labels()
         return build_plan(
             self.viewer,
             self.selected_image(),
-            self.selected_labels(),
+            labels,
             out=self.out_edit.text().strip(),
             reviewed_only=self.reviewed_check.isChecked(),
             test_ratio=self.ratio_spin.value(),
             seed=self.seed_spin.value(),
             if_exists=if_exists,
+            state=self.review_state(labels),
             formats=["irstd"]
             + [
                 f
@@ -388,25 +388,19 @@ class ExportWidget(QWidget):
     train_command = staticmethod(train_command)  #: the CLI command fine-tuning on an export
 
     def open_finetune(self) -> bool:
-        """Put the last export into "Fine-tune IRSAM" (docking it if needed); True on success."""
+        """Offer the last export to "Fine-tune IRSAM" of this viewer (the dock's tab, or a docked
+        widget; one is opened from the plugin when there is none); True on success."""
         if self.result is None:
             return False
-        target = None
-        try:
-            for inner in self.viewer.window.dock_widgets.values():
-                if type(inner).__name__ == "FinetuneWidget":  # no import: it loads torch
-                    target = inner
-                    break
-            if target is None:
-                _, target = self.viewer.window.add_plugin_dock_widget(
-                    "napari-irsam", "Fine-tune IRSAM"
-                )
-        except Exception as exc:  # noqa: BLE001 (no window, plugin not registered, …)
-            log.debug("Could not open Fine-tune IRSAM", exc_info=exc)
-            show_info(f"Fine-tune from a terminal: {self.command_edit.text()}")
-            return False
-        target.dataset_edit.setText(str(self.result.folder))
-        if self._init != "scratch":  # a checkpoint or the bundled default; else keep its choice
-            target.init_edit.setText(self._init)
+        offer = self.session.offer_dataset(str(self.result.folder), self._init)
+        if not offer.taken:  # no fine-tune widget in this viewer yet: open one (it takes it)
+            try:
+                self.viewer.window.add_plugin_dock_widget("napari-irsam", "Fine-tune IRSAM")
+            except Exception as exc:  # noqa: BLE001 (no window, plugin not registered, …)
+                log.debug("Could not open Fine-tune IRSAM", exc_info=exc)
+            if not offer.taken:
+                show_info(f"Fine-tune from a terminal: {self.command_edit.text()}")
+                return False
+        self.session.request_step("finetune")
         show_info("The export is selected as the dataset in 'Fine-tune IRSAM'.")
         return True

@@ -23,13 +23,11 @@ from typing import Any
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QPointF, Qt, QTimer
-from qtpy.QtGui import QPainter, QPen, QPolygonF
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -41,6 +39,10 @@ from qtpy.QtWidgets import (
 from ..model import available_devices
 from ..model.weights import bundled_default
 from ..training.train import TrainConfig, TrainEvent, train
+from ._form import row
+from ._lossplot import LossPlot
+from ._precision import PrecisionCombo
+from ._session import DatasetOffer, connect, session_for
 
 log = logging.getLogger(__name__)
 
@@ -70,42 +72,13 @@ def _sentence(exc: Exception) -> str:
     return f"Fine-tuning failed: {exc.__class__.__name__}: {text}"
 
 
-class LossPlot(QWidget):
-    """A minimal live curve of the training loss (one point per step)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list[float] = []
-        self.setMinimumHeight(90)
-
-    def add(self, value: float) -> None:
-        self.values.append(value)
-        self.update()
-
-    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), Qt.GlobalColor.black)
-        if len(self.values) < 2:
-            return
-        lo, hi = min(self.values), max(self.values)
-        span = (hi - lo) or 1.0
-        w, h = self.width() - 4, self.height() - 4
-        n = len(self.values) - 1
-        pts = [
-            QPointF(2 + w * i / n, 2 + h * (1 - (v - lo) / span)) for i, v in enumerate(self.values)
-        ]
-        painter.setPen(QPen(Qt.GlobalColor.cyan, 1.5))
-        painter.drawPolyline(QPolygonF(pts))
-        painter.setPen(Qt.GlobalColor.white)
-        painter.drawText(6, 14, f"loss {self.values[-1]:.3f} (min {lo:.3f})")
-
-
 class FinetuneWidget(QWidget):
     """Dock widget fine-tuning IRSAM on an IRSTD-layout dataset folder."""
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
         self.worker: GeneratorWorker | None = None
         self.best: str | None = None
         self._progress: progress | None = None
@@ -135,6 +108,9 @@ class FinetuneWidget(QWidget):
         self.size_spin.setValue(0)
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())
+        self.precision_combo = PrecisionCombo()
+        self.device_combo.currentTextChanged.connect(self.precision_combo.follow)
+        self.precision_combo.follow(self.device_combo.currentText())
         self.run_button, self.cancel_button = QPushButton("Train"), QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.load_button = QPushButton("Use in Run IRSAM")
@@ -145,26 +121,18 @@ class FinetuneWidget(QWidget):
 
         browse = QPushButton("…")
         browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.dataset_edit)
-        row.addWidget(browse)
-        holder = QWidget()
-        holder.setLayout(row)
         form = QFormLayout()
-        form.addRow("dataset", holder)
+        form.addRow("dataset", row(self.dataset_edit, browse))
         form.addRow("start from", self.init_edit)
         form.addRow("run folder", self.out_edit)
         form.addRow("config", self.config_combo)
         form.addRow("epochs", self.epochs_spin)
         form.addRow("image size", self.size_spin)
         form.addRow("device", self.device_combo)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
+        form.addRow("precision", self.precision_combo)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addLayout(buttons)
+        layout.addWidget(row(self.run_button, self.cancel_button))
         layout.addWidget(self.plot)
         layout.addWidget(self.load_button)
         layout.addWidget(self.status)
@@ -172,6 +140,17 @@ class FinetuneWidget(QWidget):
         self.run_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.load_button.clicked.connect(self.load_into_run_widget)
+        connect(self, self.session.dataset_offered, self.take_dataset)
+        offer = self.session.last_dataset  # an export offered before this widget existed
+        if offer is not None and not offer.taken:
+            self.take_dataset(offer)
+
+    def take_dataset(self, offer: DatasetOffer) -> None:
+        """Fill the form with an export ("Fine-tune on this export" of Export training set)."""
+        self.dataset_edit.setText(offer.folder)
+        if offer.init != "scratch":  # a checkpoint or the bundled default; else keep the choice
+            self.init_edit.setText(offer.init)
+        offer.taken = True
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Exported dataset")
@@ -199,6 +178,7 @@ class FinetuneWidget(QWidget):
             size=self.size_spin.value() or None,
             epochs=self.epochs_spin.value(),
             device=self.device_combo.currentText(),
+            precision=self.precision_combo.value(),
         )
 
     def _fail(self, message: str) -> None:
@@ -213,7 +193,7 @@ class FinetuneWidget(QWidget):
         except ValueError as exc:
             self._fail(str(exc))
             return
-        self.plot.values.clear()
+        self.plot.clear()
         self.best = None
         self._cancelled = self._failed = False
         self._run_folder = Path(cfg.out)
@@ -266,6 +246,8 @@ class FinetuneWidget(QWidget):
         elif ev.kind == "epoch":
             iou = ev.metrics.get("iou")
             extra = f", validation IoU {100 * iou:.1f}" if iou is not None else ""
+            if iou is not None:
+                self.plot.add_validation(ev.step, iou)
             self.status.setText(f"epoch {ev.epoch} saved{extra}")
             self.best = str(Path(ev.checkpoint).with_name("best.pt"))
         elif ev.kind == "done":
@@ -296,17 +278,24 @@ class FinetuneWidget(QWidget):
             message = f"Fine-tuning finished; best checkpoint: {self.best}"
         else:
             return
+        self.plot.set_note("cancelled" if self._cancelled else "finished")
         self.status.setText(message)
         show_info(message)
 
     def load_into_run_widget(self) -> bool:
-        """Hand the best checkpoint to a docked "Run IRSAM" widget; returns whether one was found."""
-        from .run_irsam import RunIRSAMWidget
-
-        for inner in self.viewer.window.dock_widgets.values():  # napari ≥ 0.6.2: inner widgets
-            if isinstance(inner, RunIRSAMWidget) and self.best:
-                inner.use_checkpoint(self.best)
-                show_info("The fine-tuned checkpoint is selected in Run IRSAM.")
-                return True
+        """Offer the best checkpoint to "Run IRSAM" of this viewer (the dock's tab or a docked
+        widget); returns whether one took it."""
+        if not self.best:
+            return False
+        offer = self.session.offer_checkpoint(self.best)
+        if not offer.taken:  # no Run IRSAM in this viewer: open one (it takes the offer)
+            try:
+                self.viewer.window.add_plugin_dock_widget("napari-irsam", "Run IRSAM")
+            except Exception as exc:  # noqa: BLE001 (no window, plugin not registered, …)
+                log.debug("Could not open Run IRSAM", exc_info=exc)
+        if offer.taken:
+            self.session.request_step("run")
+            show_info("The fine-tuned checkpoint is selected in Run IRSAM.")
+            return True
         show_info(f"Open 'Run IRSAM' and choose {self.best}.")
         return False

@@ -7,8 +7,11 @@ callback for "add missed target", and the mask layer's paint/data events (every 
 mask, by us or by napari's own paint/erase/fill/undo, goes through ``ReviewState.sync_frame`` and
 is autosaved at once).
 
-The live state is ``mask_layer.metadata["napari_irsam.review_state"]`` and the sidecar folder
-``mask_layer.metadata["napari_irsam.review_sidecar"]`` (the Export widget reads both).
+The live state is registered in the viewer's :class:`~napari_irsam._widgets._session.Session`
+(``session.review_of(mask_layer)``; ``session.review_changed`` fires on every change, which is
+how "Export training set" stays current and how other views, e.g. a tracks view, can follow the
+review); the autosave folder is also written to ``mask_layer.metadata["napari_irsam.review_sidecar"]``
+(plain text: it goes into the export's provenance).
 """
 
 from __future__ import annotations
@@ -23,19 +26,20 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QEvent, QTimer
 
 from ..data.sidecar import Sidecar, default_location, image_fingerprint
-from ..review import STATE_KEY, ReviewState, Target
+from ..review import PROVENANCE_KEYS, ReviewState, Target
+from . import _layers as names
 from . import _review_view as view
 from ._review_actions import ReviewActions
 from ._review_restore import ReviewRestore
 from ._review_tracks import TrackReview
 from ._review_ui import SHORTCUTS, ReviewForm
+from ._session import session_for
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PROVENANCE_KEYS", "SHORTCUTS", "SIDECAR_KEY", "STATE_KEY", "ReviewWidget"]
+__all__ = ["SHORTCUTS", "SIDECAR_KEY", "ReviewWidget"]
 
 SIDECAR_KEY = "napari_irsam.review_sidecar"
-PROVENANCE_KEYS = ("model_id", "checkpoint_sha256", "threshold", "config", "mode", "device")
 
 
 class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
@@ -52,6 +56,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
     ) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
         self.ask_restore: Callable[[str], bool] = ask_restore or self._ask_dialog
         self.state: ReviewState | None = None
         self.image_layer: Image | None = None
@@ -74,10 +79,8 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
 
         self.connect_form(self)
         self.tracks = TrackReview(self)  # tracks of a stack: box, Tracks layer, track keys
-        events = self.viewer.layers.events
-        for ev in (events.inserted, events.removed, events.reordered):
-            ev.connect(self._reset_layers)
-        events.removed.connect(self._on_layer_removed)
+        self._watch = names.LayerWatch(self.viewer, self._reset_layers)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
         self.viewer.dims.events.current_step.connect(self._on_step)
         self._bind_viewer()
         self.destroyed.connect(self._unbind_closure())
@@ -92,20 +95,14 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
 
     # -------------------------------------------------------------------------- layer pickers
     def _reset_layers(self, event: Any = None) -> None:
-        images = [ly for ly in self.viewer.layers if isinstance(ly, Image)]
-        inputs = [ly.name for ly in images if not ly.name.startswith(("IRSAM ", "WPMD ", "gran"))]
+        images = [ly.name for ly in self.viewer.layers if isinstance(ly, Image)]
         labels = [ly.name for ly in self.viewer.layers if isinstance(ly, Labels)]
-        for layer in self.viewer.layers:
-            if not getattr(layer, "_irsam_review_rename_hooked", False):
-                layer.events.name.connect(self._reset_layers)
-                layer._irsam_review_rename_hooked = True
-        self.fill_pickers(inputs, labels, [ly.name for ly in images])
+        inputs = [ly.name for ly in names.input_images(self.viewer)]
+        self.fill_pickers(inputs, labels, images)
         self._on_image_changed(prefer=getattr(event, "type", "") == "inserted")
 
     def _layer(self, name: str, kind: type) -> Any:
-        if name and name in self.viewer.layers and isinstance(self.viewer.layers[name], kind):
-            return self.viewer.layers[name]
-        return None
+        return names.find_layer(self.viewer, name, kind)
 
     def selected_layers(self) -> tuple[Image | None, Labels | None, Image | None]:
         return (
@@ -208,8 +205,8 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
         self.state, self.sidecar = state, car
         self._touched = set()
         self._offered.add(str(car.folder))
-        labels.metadata[STATE_KEY] = state
         labels.metadata[SIDECAR_KEY] = str(car.folder)
+        self.session.bind_review(labels, image, state, str(car.folder))
         labels.events.paint.connect(self._on_paint)
         labels.events.data.connect(self._on_data)
         labels.events.set_data.connect(self._on_set_data)
@@ -231,6 +228,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
             (layer.events.mode, self._on_mode),
         ):
             ev.disconnect(fn)
+        self.session.end_review(layer)
         self.labels_layer = None
         self.state = None
 
@@ -332,7 +330,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
             # the mask's own metadata (Run IRSAM's provenance, runs, frames), restored with it
             "labels_metadata": view.metadata_subset(
                 self.labels_layer,
-                [k for k in self.labels_layer.metadata if k not in (STATE_KEY, SIDECAR_KEY)],
+                [k for k in self.labels_layer.metadata if k != SIDECAR_KEY],
             ),
             "image": {
                 "name": image.name,
@@ -348,7 +346,7 @@ class ReviewWidget(ReviewActions, ReviewRestore, ReviewForm):
                 reason = " ".join(str(exc).split()).rstrip(".") or exc.__class__.__name__
                 show_warning(f"Autosave to {self.sidecar.folder} failed ({reason}).")
             self._save_failed = True
-        self.labels_layer.metadata[STATE_KEY] = self.state
+        self.session.review_touched(self.labels_layer)
 
     # ------------------------------------------------------------------------------ keys/close
     def event(self, ev: QEvent) -> bool:

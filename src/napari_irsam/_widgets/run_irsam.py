@@ -12,18 +12,17 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 from napari.layers import Image
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -42,8 +41,13 @@ from ..segment import (
     classical_detectors,
     run_segmentation,
 )
-from ._outputs import OutputLayers, flat_stack, frame_count, frame_hw, lead_shape
+from . import _layers as names
+from ._form import row
+from ._frames import FrameStack, current_frame, frame_hw, n_frames
+from ._outputs import OutputLayers, outputs_note
+from ._precision import PrecisionCombo
 from ._run_guard import ask_dialog, choose_frames
+from ._session import CheckpointOffer, connect, session_for
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,11 @@ DEFAULT = "default (bundled)"
 FILE = "checkpoint file…"
 MOBILE_SAM = "mobile_sam"
 SCOPES = ("current frame", "all frames", "frame range")
+MAPS_TIP = (
+    "Also compute the display maps: WPMD edge strength and diffused map, and PCA colourings of "
+    "the encoder features (early and deep). They cost time and memory (measured in "
+    "docs/run-irsam.md) and change nothing in the mask; untick for long stacks."
+)
 
 
 class RunIRSAMWidget(QWidget):
@@ -59,6 +68,7 @@ class RunIRSAMWidget(QWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
         self.cache = ModelCache()
         self.worker: GeneratorWorker | None = None
         self.outputs: OutputLayers | None = None
@@ -86,6 +96,10 @@ class RunIRSAMWidget(QWidget):
         self.browse_button.setToolTip("Choose a checkpoint file")
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())  # only devices that exist, best first
+        self.precision_combo = PrecisionCombo()
+        self.maps_check = QCheckBox("display maps (WPMD edges, features)")
+        self.maps_check.setChecked(True)
+        self.maps_check.setToolTip(MAPS_TIP)
         self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(0.01, 0.99)
         self.threshold_spin.setSingleStep(0.05)
@@ -100,34 +114,21 @@ class RunIRSAMWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit)
-        path_row.addWidget(self.browse_button)
-        self._path_widget = QWidget()
-        self._path_widget.setLayout(path_row)
-        path_row.setContentsMargins(0, 0, 0, 0)
-        range_row = QHBoxLayout()
-        range_row.setContentsMargins(0, 0, 0, 0)
-        range_row.addWidget(QLabel("from"))
-        range_row.addWidget(self.start_spin)
-        range_row.addWidget(QLabel("to"))
-        range_row.addWidget(self.stop_spin)
-        self._range_widget = QWidget()
-        self._range_widget.setLayout(range_row)
+        self._path_widget = row(self.path_edit, self.browse_button)
+        self._range_widget = row(QLabel("from"), self.start_spin, QLabel("to"), self.stop_spin)
         form = QFormLayout()
         form.addRow("image", self.image_combo)
         form.addRow("model", self.model_combo)
         form.addRow("", self._path_widget)
         form.addRow("device", self.device_combo)
+        form.addRow("precision", self.precision_combo)
         form.addRow("threshold", self.threshold_spin)
         form.addRow("frames", self.scope_combo)
         form.addRow("", self._range_widget)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
+        form.addRow("", self.maps_check)
         layout = QVBoxLayout()
         layout.addLayout(form)
-        layout.addLayout(buttons)
+        layout.addWidget(row(self.run_button, self.cancel_button))
         layout.addWidget(self.status)
         layout.addStretch(1)
         self.setLayout(layout)
@@ -138,54 +139,46 @@ class RunIRSAMWidget(QWidget):
         self.browse_button.clicked.connect(self._browse)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
-        events = self.viewer.layers.events
-        for ev in (events.inserted, events.removed, events.reordered):
-            ev.connect(self._reset_images)
+        self.device_combo.currentTextChanged.connect(self.precision_combo.follow)
+        self.precision_combo.follow(self.device_combo.currentText())
+        self._watch = names.LayerWatch(self.viewer, self._reset_images)
+        connect(self, self.session.checkpoint_offered, self._on_checkpoint_offered)
+        offer = self.session.last_checkpoint  # offered before this widget existed
+        if offer is not None and not offer.taken:
+            self._on_checkpoint_offered(offer)
         self._reset_images()
         self._on_model_changed()
         self._on_scope_changed()
 
     # -------------------------------------------------------------------------------- the form
-    def _image_layers(self) -> list[Image]:
-        """Only Image layers can be segmented (Labels, Points, … are never offered)."""
-        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
-
     def _reset_images(self, event: Any = None) -> None:
+        """Only Image layers can be segmented (Labels, Points, … and our outputs never are)."""
         current = self.image_combo.currentText()
         self.image_combo.blockSignals(True)
         self.image_combo.clear()
-        for layer in self._image_layers():
-            if layer.name.startswith(("IRSAM ", "WPMD ", "granularity ")):
-                continue  # our own outputs are not inputs
-            self.image_combo.addItem(layer.name)
-            if not getattr(layer, "_irsam_rename_hooked", False):
-                layer.events.name.connect(self._reset_images)
-                layer._irsam_rename_hooked = True
+        self.image_combo.addItems([layer.name for layer in names.input_images(self.viewer)])
         idx = self.image_combo.findText(current)
         self.image_combo.setCurrentIndex(max(idx, 0) if self.image_combo.count() else -1)
         self.image_combo.blockSignals(False)
         self._update_range()
 
     def selected_image(self) -> Image | None:
-        name = self.image_combo.currentText()
-        if name and name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            return layer if isinstance(layer, Image) else None
-        return None
+        return names.find_layer(self.viewer, self.image_combo.currentText(), Image)
 
     def _on_model_changed(self, *_: Any) -> None:
         choice = self.model_combo.currentData()
         self._path_widget.setVisible(choice is None)
         classical = isinstance(choice, str) and choice.startswith(CLASSICAL_PREFIX)
-        self.device_combo.setEnabled(not classical)
-        self.threshold_spin.setEnabled(not classical)
+        for control in (self.device_combo, self.precision_combo, self.threshold_spin):
+            control.setEnabled(not classical)
+        self.maps_check.setEnabled(not classical)
 
     def _on_scope_changed(self, *_: Any) -> None:
         self._range_widget.setVisible(self.scope_combo.currentText() == "frame range")
 
     def _update_range(self, *_: Any) -> None:
         layer = self.selected_image()
-        n = frame_count(layer) if layer is not None else 1
+        n = n_frames(layer) if layer is not None else 1
         for spin in (self.start_spin, self.stop_spin):
             spin.setRange(0, max(n - 1, 0))
         self.stop_spin.setValue(max(n - 1, 0))
@@ -202,6 +195,11 @@ class RunIRSAMWidget(QWidget):
         self.model_combo.setCurrentIndex(self.model_combo.findText(FILE))
         self.path_edit.setText(str(path))
 
+    def _on_checkpoint_offered(self, offer: CheckpointOffer) -> None:
+        """A fine-tune widget of this viewer offers its checkpoint ("Use in Run IRSAM")."""
+        self.use_checkpoint(offer.path)
+        offer.taken = True
+
     def model_source(self) -> str | None:
         choice = self.model_combo.currentData()
         return choice if choice is not None else (self.path_edit.text().strip() or None)
@@ -213,19 +211,14 @@ class RunIRSAMWidget(QWidget):
 
     def frame_indices(self, layer: Image) -> list[int]:
         """Flat stack indices chosen by the scope (leading axes are flattened, C order)."""
-        n = frame_count(layer)
+        n = n_frames(layer)
         scope = self.scope_combo.currentText()
         if scope == "all frames":
             return list(range(n))
         if scope == "frame range":
             lo, hi = sorted((self.start_spin.value(), self.stop_spin.value()))
             return list(range(lo, min(hi, n - 1) + 1))
-        lead = lead_shape(layer)
-        if not lead:
-            return [0]
-        pos = layer.world_to_data(self.viewer.dims.point)[: len(lead)]
-        idx = tuple(int(np.clip(round(float(p)), 0, s - 1)) for p, s in zip(pos, lead, strict=True))
-        return [int(np.ravel_multi_index(idx, lead))]
+        return [current_frame(self.viewer, layer)]
 
     def run(self) -> None:
         """Validate the form, then start the worker (no-op while one is running)."""
@@ -251,15 +244,19 @@ class RunIRSAMWidget(QWidget):
             return
         if layer.rgb:
             show_info(f"{layer.name!r} is RGB(A): converted to luminance for segmentation.")
-        n = frame_count(layer)
-        stack = flat_stack(layer)
+        n = n_frames(layer)
+        stack = FrameStack(layer)  # lazy: frames are read by the worker, one run's worth
         indices = self._unprotected(layer, self.frame_indices(layer))
         if not indices:
             return
         spec = RunSpec(
-            source, self.device_combo.currentText(), round(self.threshold_spin.value(), 4)
+            source,
+            self.device_combo.currentText(),
+            round(self.threshold_spin.value(), 4),
+            maps=("features", "wpmd") if self.maps_check.isChecked() else (),
+            precision=self.precision_combo.value(),
         )
-        self.outputs = OutputLayers(self.viewer, layer, (n, h, w))
+        self.outputs = OutputLayers(self.viewer, layer, (n, h, w), self.session)
         self.status.setText(f"Loading {source} …")
         self._layers_ready = threading.Event()
         worker = create_worker(
@@ -282,7 +279,7 @@ class RunIRSAMWidget(QWidget):
     def _unprotected(self, layer: Image, indices: list[int]) -> list[int]:
         """The frames to run, asking before frames of a mask under review are rewritten."""
         keep, self._skip_note, message = choose_frames(
-            self.viewer, layer, indices, self.ask_overwrite
+            self.viewer, layer, indices, self.ask_overwrite, self.session
         )
         if message:
             self.status.setText(message)
@@ -315,12 +312,8 @@ class RunIRSAMWidget(QWidget):
         if self.outputs is None:
             return
         if isinstance(event, RunStarted):
-            skipped = self.outputs.start(event)
-            note = ""
-            if "WPMD edges" in skipped:
-                note = " This model has no WPMD: no WPMD layers."
-            if "granularity (local)" in skipped:
-                note += " Classical detectors give a mask and a saliency map only."
+            self.outputs.start(event)
+            note = outputs_note(event)
             self._note = self._skip_note + note
             self.status.setText(
                 f"Running {event.metadata.get('model_id')} on {event.total} frame(s).{note}"
