@@ -262,3 +262,44 @@ def test_widget_writes_chosen_formats(make_napari_viewer, tmp_path: Path) -> Non
     assert len(list((tmp_path / "ex" / "labels").glob("*.txt"))) == 4
     man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
     assert man["exports"][-1]["formats"] == ["irstd", "coco", "yolo"]
+
+
+def test_review_tracks_reach_coco(make_napari_viewer, qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Review a recording in "Review targets" (targets linked into tracks), export with COCO
+    ticked in "Export training set": every annotation carries the track id of its target, one
+    id per moving target."""
+    pytest.importorskip("trackpy")
+    from pycocotools.coco import COCO
+
+    from napari_irsam.data.synthetic_video import make_recording
+    from napari_irsam.segment import label_targets
+
+    monkeypatch.setenv("NAPARI_IRSAM_REVIEW_DIR", str(tmp_path / "reviews"))
+    rec = make_recording(8, (64, 64), n_targets=2, seed=3, snr_range=(25, 30), flicker_rate=0)
+    mask, top = np.zeros_like(rec.labels), 0
+    for f, frame in enumerate(rec.labels):
+        mask[f] = label_targets(frame > 0, top + 1)
+        top = max(top, int(mask[f].max()))
+    viewer = make_napari_viewer()
+    viewer.add_image(rec.frames, name="ir")
+    viewer.add_labels(mask, name="IRSAM mask [ir]")
+    _, reviewer = viewer.window.add_plugin_dock_widget("napari-irsam", "Review targets")
+    reviewer.start_button.click()
+    qtbot.waitUntil(lambda: "IRSAM tracks [ir]" in viewer.layers, timeout=60000)
+    _, exporter = viewer.window.add_plugin_dock_widget("napari-irsam", "Export training set")
+    exporter.image_combo.setCurrentText("ir")
+    exporter.labels_combo.setCurrentText("IRSAM mask [ir]")
+    exporter.out_edit.setText(str(tmp_path / "ex"))
+    exporter.reviewed_check.setChecked(False)
+    exporter.coco_check.click()
+    assert exporter.export(sync=True) is not None
+    manifest = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    frame_of = {f"{s['name']}.png": s["frame_index"] for s in manifest["samples"]}
+    pairs = set()
+    for split in ("train", "test"):
+        coco = COCO(str(tmp_path / "ex" / "annotations" / f"instances_{split}.json"))
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            img = coco.loadImgs([ann["image_id"]])[0]
+            gt = rec.labels[frame_of[img["file_name"]]][coco.annToMask(ann).astype(bool)]
+            pairs.add((int(np.bincount(gt).argmax()), ann["track_id"]))
+    assert len(pairs) == 2 and len({g for g, _ in pairs}) == len({t for _, t in pairs}) == 2
