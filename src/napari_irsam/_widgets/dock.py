@@ -14,6 +14,7 @@ from typing import Any
 
 from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
+    QComboBox,
     QFrame,
     QLabel,
     QPushButton,
@@ -89,6 +90,13 @@ class IRSAMDock(QWidget):
     def _page(self, step: str) -> QWidget:
         """The step's widget in a scroll area, above a "what next" footer."""
         _, text, button_text, target = FLOW[step]
+        for combo in self.steps[step].findChildren(QComboBox):
+            # layer names can be long ("IRSAM probability [<image>]"): a combo as wide as its
+            # longest item would widen the whole step past a small screen's dock
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(10)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
