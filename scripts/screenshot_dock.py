@@ -39,10 +39,8 @@ def main() -> None:
     run.model_combo.setCurrentIndex(run.model_combo.findData("classical:tophat"))
     run.scope_combo.setCurrentText("all frames")
     run.run_button.click()
-    if run.worker is not None:
-        loop = QEventLoop()
-        run.worker.finished.connect(loop.quit)
-        loop.exec()
+    while run.worker is not None:  # the run's thread worker: keep napari's event loop turning
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
     review = dock.review
     review.ask_restore = lambda question: False
     dock.show_step("review")
