@@ -20,7 +20,7 @@ import time
 from napari_irsam.training.train import TrainConfig, train
 
 DEFAULT_CONFIG = {
-    "name": "default-fast",
+    "name": "paper-256",  # called "default-fast" before (an alias keeps that name loading)
     "image_size": 256,
     "encoder_scale": 2,
     "gad_mode": "both",

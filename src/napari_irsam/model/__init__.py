@@ -9,9 +9,20 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .device import available_devices, select_device
-from .irsam import CONFIGS, IRSAM, IRSAMConfig, IRSAMOutput, build_irsam, get_config
+from .irsam import (
+    CONFIG_ALIASES,
+    CONFIGS,
+    IRSAM,
+    IRSAMConfig,
+    IRSAMOutput,
+    assemble_irsam,
+    build_irsam,
+    get_config,
+    irsam_parts,
+)
 
 __all__ = [
+    "CONFIG_ALIASES",
     "CONFIGS",
     "IRSAM",
     "IRSAM_ONLY_KEYS",
@@ -19,9 +30,11 @@ __all__ = [
     "IRSAMConfig",
     "IRSAMOutput",
     "LoadReport",
+    "assemble_irsam",
     "available_devices",
     "build_irsam",
     "get_config",
+    "irsam_parts",
     "load_checkpoint",
     "read_checkpoint",
     "save_checkpoint",

@@ -74,18 +74,32 @@ def autocast_for(device: torch.device, precision: str = "fp32") -> Iterator[None
         yield
 
 
-def block_triton_without_cuda() -> bool:
-    """Make ``import triton`` fail in this process when there is no CUDA device; True if it did.
+def import_dynamo_without_triton() -> bool:
+    """Import ``torch._dynamo`` with ``triton`` hidden, when there is no CUDA; True if it did.
 
-    ``torch.optim`` imports ``torch._dynamo``, which imports triton when it is installed (pip's
-    default Linux torch wheel ships it). Triton's bundled LLVM crashes the process (segmentation
-    fault) when Mesa's llvmpipe OpenGL — napari's renderer on machines without a GPU driver — is
-    already loaded, so fine-tuning inside napari would kill it. Triton only generates GPU kernels;
-    without CUDA it has nothing to do, and torch treats an unimportable triton as absent.
+    Why: ``torch.optim``'s optimizers import ``torch._dynamo`` on first use, and
+    ``torch._dynamo.utils`` imports ``triton`` (pip's Linux torch wheel ships it) to ask whether
+    it is installed. Importing triton loads its bundled LLVM, which crashes the process
+    (segmentation fault; reproduced with triton 3.8) when Mesa's llvmpipe OpenGL — napari's
+    renderer on a machine without a GPU driver — is already loaded. So "Fine-tune" inside
+    napari would kill napari. Triton only generates GPU kernels; without CUDA it has nothing
+    to do.
+
+    How narrow: ``sys.modules["triton"]`` is set to None (which makes ``import triton`` raise
+    ImportError) only while ``torch._dynamo`` is imported, and restored right after. torch
+    caches its answer (``torch.utils._triton.has_triton_package``, ``functools.cache``), so it
+    treats triton as absent from then on, while the rest of the process may still import it.
+    Nothing is done when CUDA is available, or when torch._dynamo or triton is already loaded.
     """
+    import importlib
     import sys
 
     if "triton" in sys.modules or "torch._dynamo" in sys.modules or torch.cuda.is_available():
         return False
-    sys.modules["triton"] = None  # type: ignore[assignment]  # import → ImportError
+    sys.modules["triton"] = None  # type: ignore[assignment]  # import triton → ImportError
+    try:
+        importlib.import_module("torch._dynamo")
+    finally:
+        if sys.modules.get("triton", 0) is None:
+            del sys.modules["triton"]
     return True

@@ -8,6 +8,11 @@ Configurations (``CONFIGS``):
   and GAD ``both`` (early stage-1 + deep features). Same geometry as ``release``.
 * ``fast`` — ``paper`` with the encoder at native resolution (no 2× upsampling, 4× fewer
   encoder FLOPs); masks are then predicted at 1/4 of the input size instead of 1/2.
+* ``native-fine`` — native-resolution encoder with the full-resolution mask head.
+* ``paper-256`` — ``paper`` at a 256² input (old name ``default-fast``, see ``CONFIG_ALIASES``).
+
+The model takes its parts in its constructor (like segment-anything's ``Sam``);
+:func:`assemble_irsam` builds them from a configuration, :func:`build_irsam` also loads weights.
 
 All configurations keep the 465 release keys (spec Appendix A); WPMD adds ``image_encoder.wpmd.*``.
 """
@@ -75,7 +80,11 @@ class IRSAMConfig:
         d = dict(d)
         if "wpmd_levels" in d:
             d["wpmd_levels"] = tuple(str(x) for x in d["wpmd_levels"])
-        return cls(**d)
+        cfg = cls(**d)
+        alias = CONFIG_ALIASES.get(cfg.name)
+        if alias is not None and replace(cfg, name=alias) == CONFIGS[alias]:
+            return CONFIGS[alias]  # a checkpoint saved under an old name of a named config
+        return cfg
 
 
 CONFIGS: dict[str, IRSAMConfig] = {
@@ -93,7 +102,16 @@ CONFIGS: dict[str, IRSAMConfig] = {
         mask_head="fine",
         pe_mode="tile",
     ),
+    #: ``paper`` at a 256² input (encoder input 512²): masks at half the input resolution like
+    #: the release, at a quarter of its encoder cost; the bundled default's v1 (issue 6) was
+    #: trained as it under the name ``default-fast``, although it is not the ``fast`` geometry
+    "paper-256": IRSAMConfig(
+        name="paper-256", image_size=256, gad_mode="both", wpmd_levels=("0", "1")
+    ),
 }
+
+#: old configuration names → current ones (checkpoints saved under an old name keep loading)
+CONFIG_ALIASES: dict[str, str] = {"default-fast": "paper-256"}
 
 
 def get_config(config: str | IRSAMConfig | dict[str, Any]) -> IRSAMConfig:
@@ -102,11 +120,12 @@ def get_config(config: str | IRSAMConfig | dict[str, Any]) -> IRSAMConfig:
         return config
     if isinstance(config, dict):
         return IRSAMConfig.from_dict(config)
-    if config not in CONFIGS:
+    name = CONFIG_ALIASES.get(config, config)
+    if name not in CONFIGS:
         raise ValueError(
             f"Unknown IRSAM configuration {config!r}; choose one of {sorted(CONFIGS)}."
         )
-    return CONFIGS[config]
+    return CONFIGS[name]
 
 
 class IRSAMPromptEncoder(PromptEncoder):
@@ -152,32 +171,40 @@ class IRSAMOutput:
 class IRSAM(nn.Module):
     """The IRSAM model. ``forward(images)`` is the release's forward (spec §1.2 steps 5–6, §1.5).
 
+    Its parts are passed in, as segment-anything's ``Sam`` takes them; :func:`assemble_irsam`
+    builds them from a configuration (and :func:`build_irsam` also loads weights).
+
     Args:
-        config: the configuration (see ``CONFIGS``).
+        image_encoder: TinyViT-5M with the SAM neck, carrying its WPMD blocks (if any).
+        prompt_encoder: SAM's prompt encoder (used prompt-free: dense PE + no-mask embedding).
+        mask_decoder: the granularity-aware decoder (GAD).
+        config: the configuration the parts were built from; it is what checkpoints store, so it
+            must describe them (WPMD levels, GAD mode, mask head are checked).
+        fine_head: the full-resolution mask head of ``mask_head="fine"`` configurations.
     """
 
-    def __init__(self, config: IRSAMConfig) -> None:
+    def __init__(
+        self,
+        image_encoder: TinyViT,
+        prompt_encoder: IRSAMPromptEncoder,
+        mask_decoder: GranularityAwareDecoder,
+        config: IRSAMConfig,
+        fine_head: FineMaskHead | None = None,
+        pixel_mean: tuple[float, float, float] = PIXEL_MEAN,
+        pixel_std: tuple[float, float, float] = PIXEL_STD,
+    ) -> None:
         super().__init__()
+        _check_parts(config, image_encoder, mask_decoder, fine_head)
         self.config = config
-        wpmd = nn.ModuleDict(
-            {
-                lvl: WPMD(WPMD_LEVEL_CHANNELS[lvl], config.wpmd_steps, config.wpmd_lambda)
-                for lvl in config.wpmd_levels
-            }
-        )
-        self.image_encoder = TinyViT(wpmd_blocks=wpmd)
-        self.prompt_encoder = IRSAMPromptEncoder()
-        self.mask_decoder = GranularityAwareDecoder(config.gad_mode)
-        if config.mask_head not in ("sam", "fine"):
-            raise ValueError(f"mask_head must be 'sam' or 'fine', got {config.mask_head!r}.")
-        if config.pe_mode not in ("stretch", "tile"):
-            raise ValueError(f"pe_mode must be 'stretch' or 'tile', got {config.pe_mode!r}.")
-        self.fine_head = FineMaskHead() if config.mask_head == "fine" else None
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.fine_head = fine_head
         self.register_buffer(
-            "pixel_mean", torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1), persistent=False
+            "pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False
         )
         self.register_buffer(
-            "pixel_std", torch.tensor(PIXEL_STD).view(1, 3, 1, 1), persistent=False
+            "pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False
         )
 
     @property
@@ -230,6 +257,70 @@ class IRSAM(nn.Module):
         return IRSAMOutput(logits, edges, embedding, interm.permute(0, 3, 1, 2), wpmd_maps)
 
 
+def _check_config(config: IRSAMConfig) -> None:
+    if config.mask_head not in ("sam", "fine"):
+        raise ValueError(f"mask_head must be 'sam' or 'fine', got {config.mask_head!r}.")
+    if config.pe_mode not in ("stretch", "tile"):
+        raise ValueError(f"pe_mode must be 'stretch' or 'tile', got {config.pe_mode!r}.")
+    unknown = [lvl for lvl in config.wpmd_levels if lvl not in WPMD_LEVEL_CHANNELS]
+    if unknown:
+        raise ValueError(
+            f"Unknown WPMD levels {unknown}; choose among {sorted(WPMD_LEVEL_CHANNELS)}."
+        )
+
+
+def _check_parts(
+    config: IRSAMConfig,
+    image_encoder: TinyViT,
+    mask_decoder: GranularityAwareDecoder,
+    fine_head: FineMaskHead | None,
+) -> None:
+    """The configuration must describe the parts (it is what a checkpoint rebuilds from)."""
+    _check_config(config)
+    levels = tuple(image_encoder.wpmd.keys()) if image_encoder.wpmd is not None else ()
+    if sorted(levels) != sorted(config.wpmd_levels):
+        raise ValueError(
+            f"The encoder's WPMD levels {list(levels)} differ from the configuration's "
+            f"{list(config.wpmd_levels)}."
+        )
+    if mask_decoder.gad_mode != config.gad_mode:
+        raise ValueError(
+            f"The decoder's GAD mode {mask_decoder.gad_mode!r} differs from the configuration's "
+            f"{config.gad_mode!r}."
+        )
+    if (fine_head is not None) != (config.mask_head == "fine"):
+        raise ValueError(
+            f"mask_head={config.mask_head!r} needs "
+            f"{'a' if config.mask_head == 'fine' else 'no'} fine head."
+        )
+
+
+def irsam_parts(config: str | IRSAMConfig | dict[str, Any]) -> dict[str, Any]:
+    """The parts :class:`IRSAM` takes, freshly initialised for ``config``: ``image_encoder``
+    (TinyViT with its WPMD blocks), ``prompt_encoder``, ``mask_decoder``, ``fine_head`` and the
+    resolved ``config``. Built in a fixed order, so a seeded build is reproducible."""
+    cfg = get_config(config)
+    _check_config(cfg)
+    wpmd = nn.ModuleDict(
+        {
+            lvl: WPMD(WPMD_LEVEL_CHANNELS[lvl], cfg.wpmd_steps, cfg.wpmd_lambda)
+            for lvl in cfg.wpmd_levels
+        }
+    )
+    return {
+        "image_encoder": TinyViT(wpmd_blocks=wpmd),
+        "prompt_encoder": IRSAMPromptEncoder(),
+        "mask_decoder": GranularityAwareDecoder(cfg.gad_mode),
+        "fine_head": FineMaskHead() if cfg.mask_head == "fine" else None,
+        "config": cfg,
+    }
+
+
+def assemble_irsam(config: str | IRSAMConfig | dict[str, Any] = "release") -> IRSAM:
+    """A freshly initialised IRSAM (train mode) for ``config``: its parts, then the model."""
+    return IRSAM(**irsam_parts(config))
+
+
 def build_irsam(
     config: str | IRSAMConfig | dict[str, Any] = "release",
     checkpoint: Any = None,
@@ -255,7 +346,7 @@ def build_irsam(
         loaded = read_checkpoint(checkpoint)
         if loaded.config is not None and config == "release":
             cfg = IRSAMConfig.from_dict(loaded.config)
-    model = IRSAM(cfg)
+    model = assemble_irsam(cfg)
     if loaded is not None:
         load_checkpoint(model, loaded, strict=strict)
     model.eval()

@@ -165,13 +165,13 @@ def load_model(name_or_path: str | os.PathLike[str] = "default", config: str | N
     entry's, or ``"release"``) is used. Returns ``(model, ModelInfo)``.
     """
     from .checkpoint import load_checkpoint, read_checkpoint
-    from .irsam import IRSAM, get_config
+    from .irsam import assemble_irsam
 
     path = resolve_weights(name_or_path)
     loaded = read_checkpoint(path)
     entry = registry().get(str(name_or_path))
     cfg = loaded.config or (config or (entry.config if entry else "release"))
-    model = IRSAM(get_config(cfg))
+    model = assemble_irsam(cfg)
     kind = load_checkpoint(model, loaded).kind
     model.eval()
     info = ModelInfo(
