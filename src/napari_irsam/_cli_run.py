@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -223,10 +224,19 @@ def cmd_train(args: Any) -> int:
         mask_bce_weight=args.mask_bce,
         seed=args.seed,
         resume=args.resume,
+        workers=args.workers,
+        augment_stream=args.augment_stream,
     )
+    if args.workers < 0:
+        raise UsageError(f"--workers must be 0 or more, got {args.workers}.")
     bar = None
     t0 = last_line = time.monotonic()
-    for ev in train(cfg):
+    events = train(cfg)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 alone reports
+        for _ in events:
+            pass
+        return 0
+    for ev in events:
         if ev.kind == "start":
             bar = _progress(ev.total_steps, "train")
             bar.update(ev.step)

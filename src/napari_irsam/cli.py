@@ -84,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="write {iou, niou, pd, fa, n_images, mode} here")
     ev.set_defaults(func=cmd_evaluate)
 
-    tr = sub.add_parser("train", help="train or fine-tune IRSAM on an IRSTD dataset")
+    tr = sub.add_parser(
+        "train",
+        help="train or fine-tune IRSAM on an IRSTD dataset (several GPUs or processes: run it "
+        "under torchrun, see docs/training.md)",
+    )
     tr.add_argument("dataset", nargs="+", help="one or more IRSTD folders, trained on together")
     tr.add_argument("--out", required=True, help="run folder (last.pt, best.pt, last_state.pt)")
     tr.add_argument(
@@ -98,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--config",
         default=None,
-        help="release | paper | fast | native-fine (default: the --init checkpoint's own, "
-        "else paper)",
+        help="release | paper | fast | native-fine | paper-256 (default: the --init checkpoint's "
+        "own, else paper)",
     )
     tr.add_argument("--size", type=int, default=None, help="model input side (default: config's)")
     tr.add_argument("--epochs", type=int, default=10)
@@ -140,6 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("fp32", "bf16", "fp16"),
         default="fp32",
         help="mixed precision on CUDA (bf16 recommended; fp16 uses loss scaling); CPU runs fp32",
+    )
+    tr.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="DataLoader processes decoding and augmenting ahead of the model (0 = none; a few "
+        "per GPU on CUDA machines)",
+    )
+    tr.add_argument(
+        "--augment-stream",
+        choices=("epoch", "sample"),
+        default=None,
+        help="augmentation randomness: one generator per epoch (earlier versions' results; "
+        "--workers 0, one process) or per sample (any workers/processes); default: epoch when "
+        "possible",
     )
     tr.add_argument("--val-fraction", type=float, default=0.1)
     tr.add_argument("--warmup", type=int, default=50, help="learning-rate warm-up steps")

@@ -7,6 +7,12 @@ reproduced); flip + scale jitter; batch 4. The best checkpoint is chosen on a va
 carved from the *training* names (never the test split). Every epoch writes ``last.pt`` (our
 checkpoint format, atomically) and ``last_state.pt`` (optimizer, step, RNG) so a run resumes where
 it stopped; ``best.pt`` follows the best validation IoU.
+
+Batches come from a ``torch.utils.data.DataLoader`` (``workers`` processes decode and augment
+ahead of the model; pinned memory and non-blocking copies on CUDA), see ``training.loader``.
+Under ``torchrun`` with several processes the run is data-parallel (``training.distributed``):
+each process trains on its share of every global batch of ``batch_size``; rank 0 alone
+validates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -19,22 +25,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.dataset import ConcatIRSTD, IRSTDDataset, read_split, split_train_val
-from ..effort import EffortAccumulator
-from ..metrics import MetricAccumulator
 from ..model import build_irsam, get_config, load_checkpoint
 from ..model.checkpoint import atomic_torch_save, read_checkpoint, save_checkpoint
 from ..model.device import (
     autocast_for,
-    block_triton_without_cuda,
     check_precision,
+    import_dynamo_without_triton,
     select_device,
 )
 from ..model.weights import resolve_weights
-from .augment import augment, augment_native, eval_tensor, pad_to_multiple
+from . import distributed
+from .distributed import DistContext
+from .loader import AugmentSpec, EpochBatches, TrainSamples, make_loader, resolve_stream
 from .losses import irsam_loss
+from .validate import native_logits, validate  # noqa: F401  (native_logits: public here)
 
 
 @dataclass
@@ -70,6 +76,13 @@ class TrainConfig:
     vflip: bool = False
     mask_bce_weight: float = 0.0  #: extra BCE on the mask logits (0 = the spec's loss)
     resume: bool = True
+    #: DataLoader worker processes decoding and augmenting ahead of the model (0 = in the
+    #: training process; a few per GPU on CUDA machines)
+    workers: int = 0
+    #: augmentation randomness (see ``training.loader``): "epoch" = one generator per epoch,
+    #: bit-identical to earlier versions (workers=0, one process only); "sample" = one per
+    #: sample, the same for any number of workers or processes; None = "epoch" when possible
+    augment_stream: str | None = None
 
 
 @dataclass
@@ -117,42 +130,6 @@ def _build(cfg: TrainConfig):
     return model
 
 
-def native_logits(model, image: np.ndarray, device: torch.device, precision: str = "fp32"):
-    """Whole-frame forward at native resolution: (H, W) uint8 → (H, W) float32 logits."""
-    padded, (h, w) = pad_to_multiple(image, 32)
-    x = torch.from_numpy(padded.astype(np.float32))[None, None].expand(1, 3, -1, -1)
-    with autocast_for(device, precision):
-        logits, _ = model(x.to(device))
-    return logits[0, 0, :h, :w].float().cpu().numpy()
-
-
-@torch.inference_mode()
-def validate(
-    model, data, device: torch.device, precision: str = "fp32", geometry: str = "squash"
-) -> dict:
-    """Corrected-mode metrics at each image's native size; ``geometry`` as in training."""
-    model.eval()
-    acc, effort = MetricAccumulator("corrected"), EffortAccumulator()
-    for i in range(len(data)):
-        s = data[i]
-        if geometry == "native":
-            logits = native_logits(model, s.image, device, precision)
-        else:
-            x = eval_tensor(s.image, model.image_size)[None].to(device)
-            with autocast_for(device, precision):
-                out, _ = model(x)
-            logits = (
-                F.interpolate(
-                    out.float(), size=s.image.shape, mode="bilinear", align_corners=False
-                )[0, 0]
-                .cpu()
-                .numpy()
-            )
-        acc.update(logits > 0, s.mask)
-        effort.update(logits > 0, s.mask, 1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
-    return {**acc.compute(), "effort": effort.compute()}
-
-
 def _datasets(cfg: TrainConfig):
     """(full, train, val) datasets; validation names are carved from the training names."""
     roots = [cfg.dataset] if isinstance(cfg.dataset, (str, Path)) else list(cfg.dataset)
@@ -184,21 +161,51 @@ def _datasets(cfg: TrainConfig):
     return full, subset(train_names), (subset(val_names) if val_names else None), val_names
 
 
-def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
-    """Run (or resume) training; yields events. Raises ValueError/FileNotFoundError on bad input."""
+@dataclass
+class _Run:
+    """The state of one training run, shared by its steps."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    dist: DistContext
+    model: torch.nn.Module  #: the IRSAM model (what is saved)
+    net: torch.nn.Module  #: what trains: the model, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    geometry: str
+    val_set: Any
+    val_names: list[str]
+    manifest: str
+    samples: TrainSamples
+    batches: EpochBatches
+    loader: Any
+    stream: str
+    total: int
+    start_epoch: int = 0
+    step: int = 0
+    best: float = -float("inf")
+    t0: float = 0.0
+    cpu0: float = 0.0
+    stop: bool = False
+    lr: float = 0.0
+
+
+def _setup(cfg: TrainConfig, ctx: DistContext, device_name: str) -> _Run:
+    """Data, model, optimizer, loader; resumes from ``out/last*.pt`` when asked."""
     check_precision(cfg.precision)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = select_device(cfg.device)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    device = select_device(device_name)
     full, train_set, val_set, val_names = _datasets(cfg)
-    manifest = full.manifest_sha256()
-
     torch.manual_seed(cfg.seed)
     model = _build(cfg).to(device)
     geometry = cfg.geometry or ("native" if model.config.mask_head == "fine" else "squash")
     if geometry not in ("squash", "native"):
         raise ValueError(f"geometry must be 'squash' or 'native', got {geometry!r}.")
-    block_triton_without_cuda()  # before torch.optim imports torch._dynamo (see its docstring)
+    stream = resolve_stream(cfg.augment_stream, cfg.workers, ctx.world)
+    import_dynamo_without_triton()  # before torch.optim imports it (napari + llvmpipe crash)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # fp16 gradients underflow without loss scaling (bf16 has fp32's range and needs none)
     scaler = torch.amp.GradScaler(
@@ -208,114 +215,180 @@ def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
     total = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
-    start_epoch, step, best, elapsed, cpu_used = 0, 0, -float("inf"), 0.0, 0.0
+    spec = AugmentSpec(geometry, model.image_size, cfg.vflip, cfg.target_crop)
+    samples = TrainSamples(train_set, spec, cfg.seed)
+    batches = EpochBatches(cfg.batch_size, steps_per_epoch, ctx.rank, ctx.world)
+    run = _Run(
+        cfg,
+        out,
+        device,
+        ctx,
+        model,
+        model,
+        opt,
+        scaler,
+        geometry,
+        val_set,
+        val_names,
+        full.manifest_sha256(),
+        samples,
+        batches,
+        make_loader(samples, batches, cfg.workers, device),
+        stream,
+        total,
+    )
+    _resume(run)
+    run.net = distributed.wrap(model, ctx, device)  # after loading: DDP copies rank 0's weights
+    return run
+
+
+def _resume(run: _Run) -> None:
+    """Continue from ``last.pt`` + ``last_state.pt`` (weights, optimizer, step, RNG, budgets)."""
+    out, cfg = run.out, run.cfg
+    elapsed = cpu_used = 0.0
     if cfg.resume and (out / "last.pt").is_file() and (out / "last_state.pt").is_file():
-        load_checkpoint(model, out / "last.pt")
+        load_checkpoint(run.model, out / "last.pt")
         state = torch.load(out / "last_state.pt", map_location="cpu", weights_only=True)
-        opt.load_state_dict(state["optimizer"])
+        run.opt.load_state_dict(state["optimizer"])
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
         if "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-        best, elapsed = float(state.get("best_score", -float("inf"))), float(state["elapsed"])
+            run.scaler.load_state_dict(state["scaler"])
+        run.start_epoch, run.step = int(state["epoch"]) + 1, int(state["step"])
+        run.best, elapsed = float(state.get("best_score", -float("inf"))), float(state["elapsed"])
         cpu_used = float(state.get("cpu", 0.0))
-    yield TrainEvent("start", start_epoch, step, total)
+    run.t0 = time.perf_counter() - elapsed
+    run.cpu0 = time.process_time() - cpu_used
 
-    t0 = time.perf_counter() - elapsed
-    cpu0 = time.process_time() - cpu_used
-    stop = False
-    for epoch in range(start_epoch, cfg.epochs):
-        if stop or step >= total:
+
+def _budget_fraction(run: _Run) -> float | None:
+    """How far along the wall-clock / CPU budgets are (the further one), None without one."""
+    cfg, fractions = run.cfg, []
+    if cfg.time_budget_s:
+        fractions.append((time.perf_counter() - run.t0) / cfg.time_budget_s)
+    if cfg.cpu_budget_s:
+        fractions.append((time.process_time() - run.cpu0) / cfg.cpu_budget_s)
+    return max(fractions) if fractions else None
+
+
+def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """One optimizer step on a batch (this process's share of it); returns the loss parts."""
+    cfg, ctx = run.cfg, run.dist
+    run.lr = lr_at(run.step, run.total, cfg.lr, cfg.warmup_steps, _budget_fraction(run))
+    for g in run.opt.param_groups:
+        g["lr"] = run.lr
+    non_blocking = run.device.type == "cuda"
+    x, y = x.to(run.device, non_blocking=non_blocking), y.to(run.device, non_blocking=non_blocking)
+    with autocast_for(run.device, cfg.precision):
+        logits, edges = run.net(x)
+    sync = {"all_sum": ctx.all_sum, "world": ctx.world} if ctx.active else {}
+    loss, parts = irsam_loss(logits, edges, y, mask_bce_weight=cfg.mask_bce_weight, **sync)
+    run.opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()  # a pass-through unless fp16 on CUDA
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    run.step += 1
+    if ctx.active:  # report the global batch's loss (its BCE terms are per-process means)
+        keys = sorted(parts)
+        mean = ctx.all_sum(torch.tensor([parts[k] for k in keys], dtype=torch.float64))
+        parts = {k: float(v) / ctx.world for k, v in zip(keys, mean)}
+    return parts
+
+
+def _train_epoch(run: _Run, epoch: int) -> Iterator[TrainEvent]:
+    """Step events of one epoch; sets ``run.stop`` at the step limit or a spent budget."""
+    cfg = run.cfg
+    rng = np.random.default_rng([cfg.seed, epoch])  # per-epoch stream: resumable
+    run.batches.set_epoch(epoch, rng.permutation(len(run.samples)))
+    run.samples.epoch_rng = rng if run.stream == "epoch" else None
+    run.model.train()
+    for x, y in run.loader:
+        parts = _train_step(run, x, y)
+        yield TrainEvent("step", epoch, run.step, run.total, parts["loss"], run.lr, parts)
+        budget_over = (
+            cfg.time_budget_s is not None and time.perf_counter() - run.t0 > cfg.time_budget_s
+        ) or (cfg.cpu_budget_s is not None and time.process_time() - run.cpu0 > cfg.cpu_budget_s)
+        if run.dist.any(run.step >= run.total or budget_over):
+            run.stop = True
             break
-        rng = np.random.default_rng([cfg.seed, epoch])  # per-epoch stream: resumable
-        order = rng.permutation(len(train_set))
-        model.train()
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            samples = [train_set[int(i)] for i in idx]
-            if geometry == "native":
-                pairs = [
-                    augment_native(s.image, s.mask, model.image_size, rng, cfg.target_crop)
-                    for s in samples
-                ]
-            else:
-                pairs = [
-                    augment(
-                        s.image,
-                        s.mask,
-                        model.image_size,
-                        rng,
-                        vflip=cfg.vflip,
-                        target_crop=cfg.target_crop,
-                    )
-                    for s in samples
-                ]
-            x = torch.stack([p[0] for p in pairs]).to(device)
-            y = torch.stack([p[1] for p in pairs]).to(device)
-            fractions = []
-            if cfg.time_budget_s:
-                fractions.append((time.perf_counter() - t0) / cfg.time_budget_s)
-            if cfg.cpu_budget_s:
-                fractions.append((time.process_time() - cpu0) / cfg.cpu_budget_s)
-            time_fraction = max(fractions) if fractions else None
-            lr = lr_at(step, total, cfg.lr, cfg.warmup_steps, time_fraction)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            with autocast_for(device, cfg.precision):
-                logits, edges = model(x)
-            loss, parts = irsam_loss(logits, edges, y, mask_bce_weight=cfg.mask_bce_weight)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()  # a pass-through unless fp16 on CUDA
-            scaler.step(opt)
-            scaler.update()
-            step += 1
-            losses.append(parts["loss"])
-            yield TrainEvent("step", epoch, step, total, parts["loss"], lr, parts)
-            budget_over = (
-                cfg.time_budget_s is not None and time.perf_counter() - t0 > cfg.time_budget_s
-            ) or (cfg.cpu_budget_s is not None and time.process_time() - cpu0 > cfg.cpu_budget_s)
-            if step >= total or budget_over:
-                stop = True
-                break
-        metrics = validate(model, val_set, device, cfg.precision, geometry) if val_set else {}
+
+
+def _end_epoch(run: _Run, epoch: int, losses: list[float]) -> TrainEvent:
+    """Validate, write ``last.pt`` / ``best.pt`` / ``last_state.pt`` (rank 0 only)."""
+    cfg, out = run.cfg, run.out
+    metrics: dict[str, Any] = {}
+    if run.dist.is_main:
+        if run.val_set:
+            metrics = validate(run.model, run.val_set, run.device, cfg.precision, run.geometry)
         metrics["train_loss"] = float(np.mean(losses)) if losses else float("nan")
-        wall = time.perf_counter() - t0
+        wall = time.perf_counter() - run.t0
         meta = {
             "epoch": epoch,
-            "step": step,
+            "step": run.step,
             "val": metrics,
             "seed": cfg.seed,
-            "data_manifest_sha256": manifest,
+            "data_manifest_sha256": run.manifest,
             "dataset": str(cfg.dataset),
             "wall_time_s": wall,
-            "cpu_time_s": time.process_time() - cpu0,
-            "geometry": geometry,
+            "cpu_time_s": time.process_time() - run.cpu0,
+            "geometry": run.geometry,
             "train_config": {k: v for k, v in asdict(cfg).items() if k != "config"},
-            "val_names": val_names,
-            "mode": model.config.mode,
+            "val_names": run.val_names,
+            "mode": run.model.config.mode,
+            "processes": run.dist.world,
         }
-        save_checkpoint(model, out / "last.pt", metadata=meta)
+        save_checkpoint(run.model, out / "last.pt", metadata=meta)
         # the best checkpoint needs the fewest annotator corrections on the validation part
         score = -metrics["effort"]["actions_per_100"] if "effort" in metrics else -1e9
         score = score if np.isfinite(score) else -1e9
-        improved = score > best
-        if improved or not (out / "best.pt").is_file():
-            best = max(best, score)
-            save_checkpoint(model, out / "best.pt", metadata=meta)
+        if score > run.best or not (out / "best.pt").is_file():
+            run.best = max(run.best, score)
+            save_checkpoint(run.model, out / "best.pt", metadata=meta)
         state = {
-            "optimizer": opt.state_dict(),
+            "optimizer": run.opt.state_dict(),
             "epoch": epoch,
-            "step": step,
-            "best_score": float(best),
+            "step": run.step,
+            "best_score": float(run.best),
             "elapsed": float(wall),
-            "cpu": float(time.process_time() - cpu0),
+            "cpu": float(time.process_time() - run.cpu0),
             "torch_rng": torch.get_rng_state(),
-            "scaler": scaler.state_dict(),
+            "scaler": run.scaler.state_dict(),
         }
         atomic_torch_save(state, out / "last_state.pt")
+    else:
+        metrics["train_loss"] = float(np.mean(losses)) if losses else float("nan")
+    run.dist.barrier()  # the others wait for rank 0's validation and files
+    return TrainEvent(
+        "epoch",
+        epoch,
+        run.step,
+        run.total,
+        metrics["train_loss"],
+        run.lr,
+        metrics,
+        str(out / "last.pt"),
+    )
+
+
+def train(cfg: TrainConfig) -> Iterator[TrainEvent]:
+    """Run (or resume) training; yields events. Raises ValueError/FileNotFoundError on bad input.
+
+    Launched by ``torchrun`` with ``WORLD_SIZE`` > 1, every process runs this and joins the
+    process group (see ``training.distributed``); only rank 0 writes files."""
+    ctx, device_name = distributed.setup(cfg.device)
+    try:
+        run = _setup(cfg, ctx, device_name)
+        yield TrainEvent("start", run.start_epoch, run.step, run.total)
+        for epoch in range(run.start_epoch, cfg.epochs):
+            if run.stop or run.step >= run.total:
+                break
+            losses: list[float] = []
+            for ev in _train_epoch(run, epoch):
+                losses.append(ev.loss)
+                yield ev
+            yield _end_epoch(run, epoch, losses)
         yield TrainEvent(
-            "epoch", epoch, step, total, metrics["train_loss"], lr, metrics, str(out / "last.pt")
+            "done", step=run.step, total_steps=run.total, checkpoint=str(run.out / "best.pt")
         )
-    yield TrainEvent("done", step=step, total_steps=total, checkpoint=str(out / "best.pt"))
+    finally:
+        ctx.close()
