@@ -149,3 +149,25 @@ def test_export_widget_keeps_the_track_ids(make_napari_viewer, qtbot, notes, tmp
     (mot,) = (tmp_path / "ex" / "mot").glob("*.txt")
     lines = [ln.split(",") for ln in mot.read_text().splitlines()]
     assert {int(ln[1]) for ln in lines} == ids and min(int(ln[0]) for ln in lines) == 1
+
+
+def test_run_irsam_temporal_consistency_drops_a_flicker(make_napari_viewer, qtbot):
+    """Run IRSAM (plugin path) on a stack with and without "temporal consistency": a moving
+    target stays, a one-frame flash is dropped, the run's metadata says so."""
+    frames = np.random.default_rng(0).normal(1000, 30, (8, 64, 64)).astype(np.uint16)
+    for t in range(8):
+        frames[t, 10 + 2 * t : 13 + 2 * t, 10 + t : 13 + t] = 4000  # a target moving 2 px/frame
+    frames[4, 46:49, 46:49] = 4000  # a flash on one frame
+    viewer = make_napari_viewer()
+    viewer.add_image(frames, name="ir")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-irsam", "Run IRSAM")
+    widget.model_combo.setCurrentIndex(widget.model_combo.findData("classical:tophat"))
+    widget.scope_combo.setCurrentText("all frames")
+    for temporal in (False, True):
+        widget.temporal_check.setChecked(temporal)
+        widget.run_button.click()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        mask = viewer.layers[MASK]
+        assert all(mask.data[t, 11 + 2 * t, 11 + t] > 0 for t in range(8))
+        assert bool(mask.data[4, 47, 47] > 0) is not temporal
+        assert (mask.metadata["temporal"] is not None) is temporal

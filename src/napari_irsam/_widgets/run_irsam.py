@@ -100,6 +100,11 @@ class RunIRSAMWidget(QWidget):
         self.maps_check = QCheckBox("display maps (WPMD edges, features)")
         self.maps_check.setChecked(True)
         self.maps_check.setToolTip(MAPS_TIP)
+        self.temporal_check = QCheckBox("temporal consistency (drop one-frame flickers)")
+        self.temporal_check.setToolTip(
+            "Stacks: a detection on no track over ±3 frames is down-weighted ×0.5 and dropped "
+            "below the threshold (docs/tracks.md); frames appear 3 frames later"
+        )
         self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(0.01, 0.99)
         self.threshold_spin.setSingleStep(0.05)
@@ -126,6 +131,7 @@ class RunIRSAMWidget(QWidget):
         form.addRow("frames", self.scope_combo)
         form.addRow("", self._range_widget)
         form.addRow("", self.maps_check)
+        form.addRow("", self.temporal_check)
         layout = QVBoxLayout()
         layout.addLayout(form)
         layout.addWidget(row(self.run_button, self.cancel_button))
@@ -255,6 +261,7 @@ class RunIRSAMWidget(QWidget):
             round(self.threshold_spin.value(), 4),
             maps=("features", "wpmd") if self.maps_check.isChecked() else (),
             precision=self.precision_combo.value(),
+            temporal=self.temporal_check.isChecked(),
         )
         self.outputs = OutputLayers(self.viewer, layer, (n, h, w), self.session)
         self.status.setText(f"Loading {source} …")
