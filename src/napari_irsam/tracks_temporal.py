@@ -145,8 +145,8 @@ class TemporalSegmenter:
         labels, _, _ = comps[pos]
         isolated = isolated_detections([comps[q][2] for q in window], k - lo, self.params)
         out = outs.pop(pos)
-        for q in order[: max(k - w, 0)]:  # no longer in any window
-            comps.pop(q, None)
+        if k - w >= 0:  # the oldest frame of this window is in no later one
+            comps.pop(order[k - w], None)
         if not isolated.any():
             return pos, out
         threshold = self.inner.metadata.get("threshold")
