@@ -190,3 +190,17 @@ def test_evaluate_tracks_counts_switches_recovery_and_review_actions():
     # the missed frame 4 of gt 1 lies inside track 5: one fill
     assert r["by_track_parts"] == {"tracks": 4, "rejects": 0, "fills": 1, "adds": 0}
     assert r["actions_by_track"] == 5
+
+
+def test_without_trackpy_linking_says_what_to_install(monkeypatch, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trackpy", None)  # import trackpy → ImportError
+    monkeypatch.setitem(sys.modules, "trackpy.linking", None)
+    with pytest.raises(ImportError, match=r"napari-irsam\[tracks\]"):
+        link_positions([np.zeros((1, 2))])
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((2, 16, 16), np.uint16))
+    assert (
+        main(["track", str(tmp_path / "a.tif"), "--out", str(tmp_path), "--model", "tophat"]) == 2
+    )
+    assert "pip install 'napari-irsam[tracks]'" in capsys.readouterr().err
