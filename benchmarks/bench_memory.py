@@ -44,6 +44,15 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_parts() -> dict:
+    """Current anonymous and file-backed RSS in MB (RssAnon, RssFile)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            out[line.split(":")[0].lower() + "_held_mb"] = int(line.split()[1]) / 1024
+    return out
+
+
 def write_stack(path: Path, frames: int) -> None:
     """A frames × 512 × 640 uint16 stack with a moving 3×3 target, written through a memmap."""
     import numpy as np
@@ -130,11 +139,13 @@ def _run(args, model: str, n: int) -> dict:
             if v is not None and name != "labels":
                 outs[name][ev.index] = (v * 255).astype("uint8") if v.ndim == 3 else v
     secs = time.perf_counter() - t0
+    held = _rss_parts()  # while the outputs are still mapped
     if args.masks_out:
         import numpy as np
 
         np.save(args.masks_out, outs["labels"][:n] > 0)
     return {
+        **held,
         "base_mb": base,
         "frames": n,
         "seconds": secs,
