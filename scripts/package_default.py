@@ -37,6 +37,11 @@ DATA_PROVENANCE = [
         "source": "github.com/15730845297/Infrared-Small-Target-Detection @ "
         "69e62793bc85ecffca78f1df586225bed0ebb587",
     },
+    {
+        "stage": "training (v3, issue 10)",
+        "data": "v2 continued on the same two trainval splits and the same held-out names "
+        "(seed 0); no other data",
+    },
 ]
 
 
