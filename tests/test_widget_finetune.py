@@ -27,7 +27,8 @@ def test_trains_and_hands_checkpoint_to_run_irsam(widget, qtbot):
     w.start()
     qtbot.waitUntil(lambda: w.worker is None, timeout=180_000)
     assert Path(w.best).is_file() and w.load_button.isEnabled()
-    assert len(w.plot.values) >= 1
+    assert len(w.plot.values) >= 1 and w.plot.note == "finished"
+    assert [s for s, _ in w.plot.validation] == [len(w.plot.values)]  # one epoch: one point
     assert read_checkpoint(w.best).metadata["epoch"] == 0
     _, run = viewer.window.add_plugin_dock_widget("napari-irsam", "Run IRSAM")
     assert w.load_into_run_widget()
@@ -59,6 +60,7 @@ def test_cancel_keeps_the_last_checkpoint(widget, qtbot, monkeypatch):
     last = data / "finetune" / "last.pt"
     assert last.is_file() and read_checkpoint(last).metadata["epoch"] == 0
     assert w.run_button.isEnabled() and not w.cancel_button.isEnabled()
+    assert w.plot.note == "cancelled"
 
 
 def test_bad_folder_notifies(widget, monkeypatch):
