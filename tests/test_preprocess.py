@@ -99,3 +99,16 @@ def test_blend_window():
     w = blend_window(64, 16)
     assert w.shape == (64, 64) and w.max() == 1.0 and w[0, 0] < 0.01 and w[32, 32] == 1.0
     assert (blend_window(8, 0) == 1).all()
+
+
+def test_small_model_inputs_keep_a_sane_tile_count():
+    """A model fine-tuned at 64 px with the default 64 px overlap once advanced 1 px per tile
+    (192² tiles for a 256² frame, a 'Run IRSAM' that never finished)."""
+    plan = plan_tiles((256, 256), 64, "tile", overlap=64)
+    ys = sorted({y for y, _ in plan.origins})
+    assert len(plan.origins) == 5 * 5
+    assert ys[0] == 0 and ys[-1] == 256 - 64 and all(b - a == 48 for a, b in zip(ys[:-1], ys[1:-1]))
+    w = blend_window(64, 64)  # ramps over the overlap actually used (16 px), centre is full
+    assert w[0, 0] < 0.01 and w[16, 16] == 1.0 and w[32, 32] == 1.0
+    # the 256 px release tiles keep their 64 px overlap
+    assert len(plan_tiles((1000, 600), 256, "tile", overlap=64).origins) == 5 * 3

@@ -130,10 +130,17 @@ class TilePlan:
         return self.tile_hw if self.tile_hw is not None else (size, size)
 
 
+def tile_overlap(size: int, overlap: int) -> int:
+    """The overlap in px actually used between tiles of side ``size``: at most a quarter of the
+    tile, so a small model input (e.g. 64 px with the default 64 px overlap) still advances by
+    3/4 of a tile instead of 1 px (which made tens of thousands of tiles per frame)."""
+    return max(0, min(int(overlap), int(size) // 4))
+
+
 def _starts(length: int, size: int, overlap: int) -> list[int]:
     if length <= size:
         return [0]
-    stride = max(1, size - overlap)
+    stride = max(1, size - tile_overlap(size, overlap))
     starts = list(range(0, length - size, stride))
     return starts + [length - size]
 
@@ -196,7 +203,8 @@ def blend_window(size: int | tuple[int, int], overlap: int) -> np.ndarray:
         return np.ones((th, tw), np.float32)
 
     def ramp(n: int) -> np.ndarray:
-        r = np.minimum(1.0, (np.minimum(np.arange(n), np.arange(n)[::-1]) + 0.5) / overlap)
+        width = max(1, tile_overlap(n, overlap))
+        r = np.minimum(1.0, (np.minimum(np.arange(n), np.arange(n)[::-1]) + 0.5) / width)
         return np.maximum(r, 1e-3).astype(np.float32)
 
     return np.outer(ramp(th), ramp(tw))
