@@ -6,6 +6,13 @@ import pytest
 import torch
 
 from napari_irsam.model import IRSAMConfig, build_irsam
+from napari_irsam.model.device import import_dynamo_without_triton
+
+# Qt tests load Mesa's llvmpipe; a later first import of torch._dynamo (torchvision through timm
+# in the encoder parity tests, torch.optim in training tests) would import triton, whose bundled
+# LLVM then crashes the whole session (segmentation fault). Import dynamo now with triton hidden,
+# as the plugin does before it trains (model/device.py says why).
+import_dynamo_without_triton()
 
 #: fixtures that start Qt; a session that uses one checks first that Qt can start at all
 QT_FIXTURES = frozenset({"qapp", "qtbot", "make_napari_viewer"})
