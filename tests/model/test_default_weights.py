@@ -42,7 +42,7 @@ def test_default_records_its_data_and_never_a_test_split():
 
 def test_default_model_finds_clear_targets_where_they_are():
     """Generated frames (not what it was trained on): one clear target (SNR 10–12, 9–60 px) on
-    sky, cloud and ground clutter, 5 seeds each. Measured for the v2 default (issue 10): 14 of 15
+    sky, cloud and ground clutter, 5 seeds each. Measured for the v2 and v3 defaults (issue 10): 14 of 15
     found within 3 px, at most 3 detections per frame. (The generator's sea glint gives it 4–9
     detections per frame: a known weakness, not asserted.)"""
     model, _ = W.load_model("default")
