@@ -20,6 +20,21 @@ from . import _review_view as view
 from ._review_ui import SHORTCUTS
 
 
+def weak_key_handler(
+    ref: weakref.ReferenceType, method: str, prefix: str
+) -> Callable[[Any], None]:
+    """A viewer key handler that calls ``ref().method()`` while the object lives (the viewer's
+    keymap never keeps a closed widget alive); named ``{prefix}_{method}`` for napari's keymap."""
+
+    def handler(viewer: Any) -> None:
+        obj = ref()
+        if obj is not None:
+            getattr(obj, method)()
+
+    handler.__name__ = f"{prefix}_{method}"
+    return handler
+
+
 class ReviewActions:
     """Keyboard/button actions; mixed into ``ReviewWidget`` (which provides the attributes)."""
 
@@ -255,13 +270,7 @@ class ReviewActions:
         me = weakref.ref(self)
 
         def make(method: str) -> Callable[[Any], None]:
-            def handler(viewer: Any) -> None:
-                widget = me()
-                if widget is not None:
-                    getattr(widget, method)()
-
-            handler.__name__ = f"irsam_review_{method}"
-            return handler
+            return weak_key_handler(me, method, "irsam_review")
 
         def on_mouse_drag(viewer: Any, event: Any) -> Any:
             widget = me()

@@ -21,7 +21,6 @@ Keys (viewer-wide, while the widget is open):
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,6 +41,7 @@ from ..tracks import (
     tracks_layer_data,
 )
 from . import _review_view as view
+from ._review_actions import weak_key_handler
 
 TRACKS = "IRSAM tracks"
 #: (napari key, what it does, TrackReview method)
@@ -115,18 +115,9 @@ class TrackReview(QObject):
         if self._unbound or self.w is None:
             return
         me = weakref.ref(self)
-
-        def make(method: str) -> Callable[[Any], None]:
-            def handler(viewer: Any) -> None:
-                tr = me()
-                if tr is not None:
-                    getattr(tr, method)()
-
-            handler.__name__ = f"irsam_tracks_{method}"
-            return handler
-
         for key, _, method in TRACK_SHORTCUTS:
-            self._unbound[key] = self.w.viewer.bind_key(key, make(method), overwrite=True)
+            handler = weak_key_handler(me, method, "irsam_tracks")
+            self._unbound[key] = self.w.viewer.bind_key(key, handler, overwrite=True)
 
     def _ready(self) -> bool:
         w = self.w
