@@ -40,8 +40,6 @@ from .targets import Target
 
 STATUSES = ("pending", "accepted", "rejected", "added", "edited")
 FORMAT_VERSION = 1
-#: key of the live :class:`ReviewState` in the reviewed mask layer's metadata
-STATE_KEY = "napari_irsam.review_state"
 #: Run metadata keys that say where a mask came from (every key of
 #: :class:`napari_irsam.segment.RunStarted` metadata but the display-only ``has_wpmd``): what a
 #: review keeps as its provenance and an export writes to its manifest. ``params`` is set by the
@@ -63,7 +61,6 @@ PROVENANCE_KEYS = (
 
 __all__ = [
     "PROVENANCE_KEYS",
-    "STATE_KEY",
     "STATUSES",
     "ReviewState",
     "Target",

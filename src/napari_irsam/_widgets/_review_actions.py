@@ -215,28 +215,39 @@ class ReviewActions:
         if where is None:
             return self._warn("The click is outside the image's frames.")
         frame, r, c = where
-        stack = view.flat(self.labels_layer)
         try:
-            res = grow_target(
-                view.grey_frame(self.image_layer, frame),
-                (r, c),
-                self._prob_frame(frame),
-                occupied=stack[frame] > 0,
-            )
+            t = self.grow_into_mask(frame, r, c)
         except NoTargetError as exc:
             return self._warn(str(exc))
+        if t is not None:
+            tid = t.target_id
+            self.table.select_key(t.key, quiet=True)
+            self.labels_layer.selected_label = tid
+            self.status.setText(f"Added target {tid} on frame {frame} ({t.area} px).")
+        return t
+
+    def grow_into_mask(
+        self, frame: int, r: float, c: float, snap: int | None = None
+    ) -> Target | None:
+        """Grow a target from pixel (r, c) of ``frame`` (``grow.grow_target``; ``snap`` px to the
+        local peak, its default when None) and write it into the mask under a new id; the new
+        :class:`Target`, or None (with a warning) when the mask's dtype cannot hold the id.
+        Raises :class:`NoTargetError` when nothing stands out there."""
+        stack = view.flat(self.labels_layer)
+        res = grow_target(
+            view.grey_frame(self.image_layer, frame),
+            (r, c),
+            self._prob_frame(frame),
+            occupied=stack[frame] > 0,
+            **({} if snap is None else {"snap": snap}),
+        )
         tid = self.state.new_id(stack)
         dtype = stack.dtype
         if np.issubdtype(dtype, np.integer) and tid > np.iinfo(dtype).max:
             return self._warn(f"The mask is {dtype}, too small for label {tid}; convert it.")
         rr, cc = np.nonzero(res.mask)
         self._write(frame, rr, cc, tid)
-        t = self.state.targets.get((frame, tid))
-        if t is not None:
-            self.table.select_key(t.key, quiet=True)
-            self.labels_layer.selected_label = tid
-            self.status.setText(f"Added target {tid} on frame {frame} ({t.area} px).")
-        return t
+        return self.state.targets.get((frame, tid))
 
     # ------------------------------------------------------------------------------ view
     def _apply_filter(self, *_: Any) -> None:

@@ -28,7 +28,7 @@ from napari.layers import Tracks
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from ..grow import NoTargetError, grow_target
+from ..grow import NoTargetError
 from ..review import Target
 from ..tracks import (
     INSTALL_HINT,
@@ -312,21 +312,10 @@ class TrackReview(QObject):
             )
             return None
         r, c = predict_position(pts, frame)
-        stack = view.flat(w.labels_layer)
         try:
-            res = grow_target(
-                view.grey_frame(w.image_layer, frame),
-                (r, c),
-                w._prob_frame(frame),
-                occupied=stack[frame] > 0,
-                snap=3,
-            )
+            t = w.grow_into_mask(frame, r, c, snap=3)
         except NoTargetError as exc:
             return w._warn(f"Track {tid}, frame {frame}: {exc}")
-        new_id = w.state.new_id(stack)
-        rr, cc = np.nonzero(res.mask)
-        w._write(frame, rr, cc, new_id)
-        t = w.state.targets.get((frame, new_id))
         if t is None:
             return None
         t.track_id = tid

@@ -34,7 +34,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -43,6 +42,7 @@ from qtpy.QtWidgets import (
 
 from ..data.export import ExportResult, check_target, is_non_empty
 from . import _layers as names
+from ._export_dialog import ask_about_folder
 from ._export_plan import (  # noqa: F401 (names re-exported for callers of this module)
     PROVENANCE_KEYS,
     REVIEW_SIDECAR_KEY,
@@ -250,24 +250,7 @@ class ExportWidget(QWidget):
 
     def _ask_dialog(self, folder: Path) -> str | None:
         """Append / new folder / cancel, for a non-empty output folder."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Export training set")
-        is_export = (folder / "manifest.json").is_file()
-        text = f"{folder} is not empty."
-        if is_export:
-            text += " It holds an earlier export: append only new samples (duplicates skipped)?"
-        else:
-            text += " It is not a napari-irsam export, so it can only be left as it is."
-        box.setText(text)
-        append = box.addButton("Append (skip duplicates)", QMessageBox.ButtonRole.AcceptRole)
-        append.setEnabled(is_export)
-        new = box.addButton("Write to a new folder", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(new)
-        box.exec()
-        clicked = box.clickedButton()
-        return "append" if clicked is append else "new" if clicked is new else None
+        return ask_about_folder(self, folder)
 
     # ---------------------------------------------------------------------------------- export
     def plan(self, if_exists: str = "error") -> ExportPlan:
