@@ -16,7 +16,11 @@ Cases (on a ``FRAMES`` × 512 × 640 uint16 TIFF written once to ``--dir``, ≈ 
                    tile are the ``tile`` case);
 * ``ordinary``   — the same stand-in on a 4096² frame through the ordinary (whole-frame) path,
                    for bytes per pixel before this change;
-* ``tile``       — the default model on a 2048² crop band by band (its per-tile peak).
+* ``tile``       — the default model on a 2048² crop band by band (its per-tile peak);
+* ``predict_big`` — ``napari-irsam predict`` with the bundled default (``--precision``, bf16 on
+                   a CPU with bf16 instructions) on one ``--side``² uint16 TIFF: the real model,
+                   band by band, disk-backed results, targets counted band by band and the mask
+                   written as a zarr store. A sampler thread records the peak anonymous RSS too.
 
 Usage: ``python benchmarks/bench_memory.py --dir /tmp/irsam-big [--frames 10000] [--json out]``
 """
@@ -271,6 +275,65 @@ def case_tile(args) -> dict:
     }
 
 
+def case_predict_big(args) -> dict:
+    import threading
+
+    import torch
+
+    from napari_irsam.cli import main as cli_main
+
+    torch.set_num_threads(args.threads)
+    frame_path = args.dir / f"frame_{args.side}.tif"
+    _frame(frame_path, args.side)
+    out = args.dir / f"predict_{args.side}"
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    base = _rss_mb()
+    peak = {"anon_peak_mb": 0.0, "file_peak_mb": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            parts = _rss_parts()
+            peak["anon_peak_mb"] = max(peak["anon_peak_mb"], parts.get("rssanon_held_mb", 0))
+            peak["file_peak_mb"] = max(peak["file_peak_mb"], parts.get("rssfile_held_mb", 0))
+            done.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    rc = cli_main(
+        [
+            "predict",
+            str(frame_path),
+            "--out",
+            str(out),
+            "--model",
+            "default",
+            "--precision",
+            args.precision,
+        ]
+    )
+    seconds = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    rows = (out / "targets.csv").read_text().splitlines()[1:]
+    store = out / f"{frame_path.stem}.zarr"
+    disk = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+    return {
+        "base_mb": base,
+        "side": args.side,
+        "rc": rc,
+        "seconds": seconds,
+        "precision": args.precision,
+        "threads": args.threads,
+        "targets": len(rows),
+        "zarr_mb": disk / 2**20,
+        **peak,
+    }
+
+
 CASES = {
     f.__name__[5:]: f
     for f in (
@@ -281,6 +344,7 @@ CASES = {
         case_band,
         case_ordinary,
         case_tile,
+        case_predict_big,
     )
 }
 
@@ -294,6 +358,8 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=20_000)
     ap.add_argument("--cases", nargs="+", default=list(CASES))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--precision", default="bf16", help="predict_big: fp32 or bf16")
+    ap.add_argument("--threads", type=int, default=2, help="predict_big: torch threads")
     ap.add_argument("--case", default=None, help=argparse.SUPPRESS)  # the child's own case
     ap.add_argument("--stack", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--masks-out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -308,13 +374,14 @@ def main() -> None:
         return
     args.dir.mkdir(parents=True, exist_ok=True)
     stack = args.dir / f"stack_{args.frames}.tif"
-    t0 = time.perf_counter()
-    write_stack(stack, args.frames)
-    print(
-        f"stack {stack} ({stack.stat().st_size / 1e9:.2f} GB) ready in "
-        f"{time.perf_counter() - t0:.0f} s",
-        flush=True,
-    )
+    if set(args.cases) & {"open", "classical", "irsam", "export"}:
+        t0 = time.perf_counter()
+        write_stack(stack, args.frames)
+        print(
+            f"stack {stack} ({stack.stat().st_size / 1e9:.2f} GB) ready in "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
     results = {"load_average": os.getloadavg(), "frames": args.frames, "cases": {}}
     for case in args.cases:
         cmd = [
@@ -334,6 +401,10 @@ def main() -> None:
             str(args.side),
             "--masks-out",
             str(args.dir / "masks.npy"),
+            "--precision",
+            args.precision,
+            "--threads",
+            str(args.threads),
         ]
         if case == "irsam":
             cmd[cmd.index("--masks-out") + 1] = str(args.dir / "masks_irsam.npy")

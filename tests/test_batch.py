@@ -175,3 +175,67 @@ def test_a_second_run_on_the_same_cluster_writes_its_own_folder(tmp_path, inputs
             done = list(bt.iter_cluster(spec, batches, str(tmp_path / out), client))
             assert sum(n for _, (n, _) in done) == 5
     assert len(list((tmp_path / "b").glob("*.png"))) == 5
+
+
+def test_a_very_large_frame_stays_lazy_and_its_mask_becomes_a_zarr_store(
+    tmp_path, monkeypatch, one_torch_thread
+):
+    """Frames over LARGE_PIXELS (shrunk here) go band by band with disk-backed results, the
+    mask is written as a chunked zarr store equal to the ordinary path's PNG, reruns skip it and
+    the plugin's reader opens it as a Labels layer on the store."""
+    import napari_irsam.banded as banded
+    import napari_irsam.targets_large as tl
+    from napari_irsam._reader import napari_get_reader
+    from napari_irsam.data import mask_store
+
+    cfg = IRSAMConfig(name="tiny", image_size=64, gad_mode="both", wpmd_levels=("0",))
+    save_checkpoint(build_irsam(cfg), tmp_path / "tiny.pt")
+    rng = np.random.default_rng(5)
+    frame = rng.normal(60, 6, (150, 140)).clip(0, 255).astype(np.uint8)
+    frame[40:44, 50:54] = 230
+    frame[100:103, 20:23] = 210
+    (tmp_path / "in").mkdir()
+    skio.imsave(tmp_path / "in" / "big.png", frame, check_contrast=False)
+    args = [
+        "predict",
+        str(tmp_path / "in"),
+        "--model",
+        str(tmp_path / "tiny.pt"),
+        "--threshold",
+        "0.45",
+    ]
+    assert main([*args, "--out", str(tmp_path / "ref")]) == 0
+    ref_png = skio.imread(tmp_path / "ref" / "big.png")
+
+    monkeypatch.setattr(tl, "LARGE_PIXELS", 5000)
+    monkeypatch.setattr(banded, "RESULT_BYTES", 1000)
+    monkeypatch.setattr(mask_store, "CHUNK", 64)
+    monkeypatch.setattr(bt, "_SEGMENTERS", {})  # a predictor built with the shrunk limit
+    real, seen = banded.predict_banded, []
+
+    def spy(predictor, frame, should_stop=None):
+        pred = real(predictor, frame, should_stop)
+        seen.append((type(frame), type(pred.prob), type(pred.mask)))
+        return pred
+
+    monkeypatch.setattr(banded, "predict_banded", spy)
+    out = tmp_path / "big"
+    assert main([*args, "--out", str(out)]) == 0
+    assert [s[1:] for s in seen] == [(np.memmap, np.memmap)]  # band by band, results on disk
+    store = out / "big.zarr"
+    assert store.is_dir() and not (out / "big.png").exists()
+    assert not list(out.glob(".*.partial"))
+    z = mask_store.open_mask_zarr(store, writable=False)
+    assert z.shape == frame.shape and z.dtype == np.uint8
+    np.testing.assert_array_equal(z[:], ref_png)
+    rows = list(csv.DictReader(open(out / "targets.csv")))
+    assert rows == list(csv.DictReader(open(tmp_path / "ref" / "targets.csv")))
+    stamp = (store / "zarr.json").stat().st_mtime_ns
+    assert main([*args, "--out", str(out)]) == 0
+    assert (store / "zarr.json").stat().st_mtime_ns == stamp  # skipped on a rerun
+
+    reader = napari_get_reader(str(store))
+    [(data, meta, kind)] = reader(str(store))
+    assert kind == "labels" and meta["name"] == "big mask"
+    data[0, 0] = 255  # painting writes through to the store
+    assert mask_store.open_mask_zarr(store, writable=False)[0, 0] == 255

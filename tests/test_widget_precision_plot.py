@@ -9,7 +9,8 @@ from qtpy.QtGui import QColor
 
 from napari_irsam._widgets import run_irsam
 from napari_irsam._widgets._lossplot import LOSS_COLOUR, VAL_COLOUR, LossPlot
-from napari_irsam._widgets._precision import CPU_TIP, CUDA_TIP, PrecisionCombo
+from napari_irsam._widgets._precision import CPU_BF16_TIP, CPU_TIP, CUDA_TIP, PrecisionCombo
+from napari_irsam.model import device as device_mod
 
 
 def _enabled(combo: PrecisionCombo) -> list[str]:
@@ -17,8 +18,9 @@ def _enabled(combo: PrecisionCombo) -> list[str]:
     return [combo.itemText(i) for i in range(combo.count()) if model.item(i).isEnabled()]
 
 
-def test_precision_is_fp32_only_without_cuda(qtbot, monkeypatch):
+def test_precision_is_fp32_only_without_cuda_or_cpu_bf16(qtbot, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_mod, "cpu_bf16_supported", lambda: False)
     combo = PrecisionCombo()
     qtbot.addWidget(combo)
     for device in ("cpu", "auto", "cuda:0", "mps"):
@@ -27,7 +29,21 @@ def test_precision_is_fp32_only_without_cuda(qtbot, monkeypatch):
         assert combo.toolTip() == CPU_TIP
 
 
+def test_a_cpu_with_bf16_instructions_offers_bf16(qtbot, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_mod, "cpu_bf16_supported", lambda: True)
+    combo = PrecisionCombo()
+    qtbot.addWidget(combo)
+    for device in ("cpu", "auto"):
+        combo.follow(device)
+        assert _enabled(combo) == ["fp32", "bf16"] and combo.toolTip() == CPU_BF16_TIP
+    combo.setCurrentText("bf16")
+    combo.follow("mps")  # no autocast there: back to fp32
+    assert combo.value() == "fp32" and _enabled(combo) == ["fp32"]
+
+
 def test_precision_follows_a_cuda_device(qtbot, monkeypatch):
+    monkeypatch.setattr(device_mod, "cpu_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
     combo = PrecisionCombo()

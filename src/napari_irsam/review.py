@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from . import targets_large
 from .targets import Target
 
 STATUSES = ("pending", "accepted", "rejected", "added", "edited")
@@ -78,6 +79,8 @@ def _measure(
     labels: np.ndarray, prob: np.ndarray | None
 ) -> dict[int, tuple[tuple[float, float], int, tuple[int, int, int, int], float | None, str]]:
     """(H, W) labels → {id: (centroid, area, bbox, peak, fingerprint)} for every id > 0."""
+    if labels.shape[0] * labels.shape[1] > targets_large.LARGE_PIXELS:
+        return _measure_sparse(*targets_large.foreground(labels, prob))
     out = {}
     lab = np.asarray(labels)
     if not lab.any():
@@ -99,6 +102,31 @@ def _measure(
         fp = hashlib.blake2b(coords, digest_size=8).hexdigest()
         peak = None if prob is None else float(np.asarray(prob)[sl][sub].max())
         out[tid] = ((float(rr.mean()), float(cc.mean())), int(rr.size), bbox, peak, fp)
+    return out
+
+
+def _measure_sparse(
+    ids: np.ndarray, rr: np.ndarray, cc: np.ndarray, vals: np.ndarray | None
+) -> dict[int, tuple[tuple[float, float], int, tuple[int, int, int, int], float | None, str]]:
+    """:func:`_measure` from the foreground pixels of a frame in raster order (ids, rows, cols,
+    scores): the same records, for frames too large for whole-frame temporaries."""
+    out = {}
+    order = np.argsort(ids, kind="stable")  # stable: each target's pixels stay in raster order
+    ids, rr, cc = ids[order], rr[order], cc[order]
+    vals = None if vals is None else vals[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else np.array([], int)
+    for a, b in zip(starts, np.r_[starts[1:], ids.size].astype(int)):
+        r, c = rr[a:b], cc[a:b]
+        bbox = (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1)
+        fp = hashlib.blake2b(np.stack([r, c]).astype(np.int32).tobytes(), digest_size=8)
+        peak = None if vals is None else float(vals[a:b].max())
+        out[int(ids[a])] = (
+            (float(r.mean()), float(c.mean())),
+            int(b - a),
+            bbox,
+            peak,
+            fp.hexdigest(),
+        )
     return out
 
 

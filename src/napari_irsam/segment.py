@@ -41,16 +41,26 @@ def classical_detectors() -> list[str]:
     return list(CLASSICAL_DETECTORS)
 
 
-def label_targets(mask: np.ndarray, first_id: int = 1) -> np.ndarray:
+def label_targets(mask: Any, first_id: int = 1, out: Any = None) -> Any:
     """(H, W) bool mask → (H, W) int32 labels, one id per 8-connected target, ids ≥ ``first_id``.
 
     Ids are offset so that a frame labelled with ``first_id = previous max + 1`` never reuses an id
     already present elsewhere in the stack: review works target by target across the stack.
+    ``out`` (an (H, W) int32 array, e.g. a frame of a disk-backed layer) receives the labels
+    when given. Frames over :data:`~napari_irsam.targets_large.LARGE_PIXELS` are labelled band
+    by band (same ids, no whole-frame temporaries).
     """
     from .targets import relabel_components
+    from .targets_large import LARGE_PIXELS, label_large
 
+    h, w = mask.shape[:2]
+    if h * w > LARGE_PIXELS:
+        return label_large(mask, out, first_id)[0]
     labels = np.asarray(relabel_components(np.asarray(mask, bool)[None]))[0].astype(np.int32)
     labels[labels > 0] += np.int32(first_id - 1)
+    if out is not None:
+        out[...] = labels
+        return out
     return labels
 
 

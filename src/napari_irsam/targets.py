@@ -10,9 +10,13 @@ masks (so a 0/255 PNG mask is split into components); other integer arrays are l
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+from . import targets_large
+from .targets_large import is_mask_like, large_frame_targets
 
 #: 8-connectivity inside a frame, nothing across frames
 _STRUCT_2D = np.ones((3, 3), bool)
@@ -70,8 +74,13 @@ def extract_targets(
     an id has several pieces). ``prob`` (same shape, e.g. probabilities in [0, 1]) gives each
     target's ``peak_score`` (max inside the target); without it ``peak_score`` is None.
     ``frame_offset`` is added to the frame index (for stacks processed in chunks).
-    Records are ordered by frame, then id.
+    Records are ordered by frame, then id. Frames over
+    :data:`~napari_irsam.targets_large.LARGE_PIXELS` are read band by band (same records, no
+    whole-frame copies; ``mask_or_labels`` and ``prob`` may then be memmaps or zarr arrays).
     """
+    shape = tuple(getattr(mask_or_labels, "shape", np.shape(mask_or_labels)))
+    if len(shape) in (2, 3) and shape[-2] * shape[-1] > targets_large.LARGE_PIXELS:
+        return _large_targets(mask_or_labels, prob, frame_offset)
     arr = np.asarray(mask_or_labels)
     if arr.ndim == 2:
         arr = arr[None]
@@ -115,4 +124,23 @@ def extract_targets(
                     peak_score=peak,
                 )
             )
+    return records
+
+
+def _large_targets(mask_or_labels: Any, prob: Any, frame_offset: int) -> list[Target]:
+    """:func:`extract_targets` for (H, W) or (N, H, W) arrays of very large frames."""
+    two_d = len(mask_or_labels.shape) == 2
+    frames = [mask_or_labels] if two_d else [mask_or_labels[i] for i in range(len(mask_or_labels))]
+    records = []
+    for i, frame in enumerate(frames):
+        if np.issubdtype(np.dtype(frame.dtype), np.complexfloating):
+            raise ValueError(f"Expected a mask or labels array, got dtype {frame.dtype}.")
+        is_mask = is_mask_like(frame)
+        if not is_mask and not np.issubdtype(np.dtype(frame.dtype), np.integer):
+            raise ValueError(
+                "A float array must be a 0/1 mask; threshold probabilities before extracting targets."
+            )
+        p = None if prob is None else (prob if two_d else prob[i])
+        for tid, centroid, area, bbox, peak in large_frame_targets(frame, p, is_mask):
+            records.append(Target(i + frame_offset, tid, centroid, area, bbox, peak_score=peak))
     return records

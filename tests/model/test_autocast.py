@@ -122,3 +122,20 @@ def test_real_cuda_autocast(model, precision):
         with autocast_for(torch.device("cuda"), precision):
             out = m.forward_all(x)
     assert DTYPES[precision] in seen["linear"] and torch.isfinite(out.mask_logits.float()).all()
+
+
+@pytest.mark.skipif(
+    not __import__("napari_irsam.model.device", fromlist=["x"]).cpu_bf16_supported(),
+    reason="this CPU has no bf16 instructions",
+)
+def test_cpu_bf16_inference_stays_close_to_fp32(model):
+    """On a CPU with bf16 instructions, ``precision="bf16"`` really computes in bf16 and the
+    probabilities stay within a few hundredths of fp32's."""
+    frame = np.random.default_rng(0).integers(0, 255, (96, 80)).astype(np.uint8)
+    frame[40:44, 30:34] = 255
+    full = Predictor(model, "cpu", maps=()).predict_frame(frame)
+    with layer_dtypes(model) as seen:
+        half = Predictor(model, "cpu", maps=(), precision="bf16").predict_frame(frame)
+    assert torch.bfloat16 in seen["linear"] and torch.bfloat16 in seen["conv"]
+    assert np.abs(full.prob - half.prob).max() < 0.05
+    assert np.mean(full.mask == half.mask) > 0.99

