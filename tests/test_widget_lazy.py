@@ -80,3 +80,23 @@ def test_run_review_export_read_only_the_frames_they_touch(
     assert set(reads[before:]) == {5, 6}  # the exported frames, nothing else
     # beyond those, only the frames napari displayed (the first view, frames review stepped to)
     assert len(set(reads)) < 10 < N
+
+
+def test_export_snapshot_is_filled_frame_by_frame_and_disk_backed_when_big(monkeypatch):
+    """The export's stable copy of the labels goes to disk above NAPARI_IRSAM_OUTPUT_BYTES."""
+    from types import SimpleNamespace
+
+    from napari_irsam._widgets._frames import FrameStack
+
+    labels = np.arange(5 * 30 * 20, dtype=np.int32).reshape(5, 30, 20)
+    layer = SimpleNamespace(data=labels, ndim=3, rgb=False, multiscale=False)
+    monkeypatch.setenv("NAPARI_IRSAM_OUTPUT_BYTES", "1000000")
+    small = FrameStack(layer).snapshot([3, 1])
+    assert type(small) is np.ndarray
+    monkeypatch.setenv("NAPARI_IRSAM_OUTPUT_BYTES", "1000")
+    big = FrameStack(layer).snapshot([3, 1])
+    assert isinstance(big, np.memmap)
+    for snap in (small, big):
+        np.testing.assert_array_equal(snap, labels[[3, 1]])
+    labels[3] = -1  # painting after the snapshot does not change it
+    assert big[0, 0, 0] == 3 * 600

@@ -37,9 +37,16 @@ def test_a_cpu_with_bf16_instructions_offers_bf16(qtbot, monkeypatch):
     for device in ("cpu", "auto"):
         combo.follow(device)
         assert _enabled(combo) == ["fp32", "bf16"] and combo.toolTip() == CPU_BF16_TIP
+    assert combo.value() == "fp32"  # not preferred: the user picks it
     combo.setCurrentText("bf16")
     combo.follow("mps")  # no autocast there: back to fp32
     assert combo.value() == "fp32" and _enabled(combo) == ["fp32"]
+    run_combo = PrecisionCombo(prefer_bf16=True)  # Run IRSAM's: bf16 where the CPU has it
+    qtbot.addWidget(run_combo)
+    assert run_combo.value() == "bf16"
+    run_combo.setCurrentText("fp32")
+    run_combo.follow("auto")  # the user's choice stays
+    assert run_combo.value() == "fp32"
 
 
 def test_precision_follows_a_cuda_device(qtbot, monkeypatch):

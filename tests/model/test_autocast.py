@@ -81,9 +81,15 @@ def test_autocast_for_cuda_runs_the_forward_in_reduced_precision(
     assert torch.isfinite(out.mask_logits.float()).all()
 
 
-@pytest.mark.parametrize("device", ["cuda", "cpu", "mps"])
-def test_fp32_or_a_cpu_device_never_enter_autocast(model, cuda_autocast_on_cpu, device):
-    precision = "fp32" if device == "cuda" else "bf16"
+@pytest.mark.parametrize(
+    ("device", "precision"), [("cuda", "fp32"), ("cpu", "fp16"), ("cpu", "bf16"), ("mps", "bf16")]
+)
+def test_fp32_mps_and_cpus_without_bf16_never_enter_autocast(
+    model, cuda_autocast_on_cpu, device, precision, monkeypatch
+):
+    from napari_irsam.model import device as device_mod
+
+    monkeypatch.setattr(device_mod, "cpu_bf16_supported", lambda: False)
     x = torch.rand(1, 3, 64, 64) * 255
     with torch.no_grad(), layer_dtypes(model) as seen:
         with autocast_for(torch.device(device), precision):

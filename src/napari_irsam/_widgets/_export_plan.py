@@ -176,7 +176,7 @@ def build_plan(
         for t in getattr(state, "targets", {}).values():
             per.setdefault(int(t.frame), Counter())[t.status] += 1
         frame_statuses = [dict(per.get(i, {})) for i in indices]
-    masks = FrameStack(labels)[indices]  # a snapshot (np.stack copies)
+    masks = FrameStack(labels).snapshot(indices)  # stable while painting; on disk when big
     kwargs = {
         "names": [names[i] for i in indices],
         "reviewed": [reviewed[i] for i in indices],

@@ -79,6 +79,19 @@ class FrameStack:
             return np.zeros((0, *self.shape[1:]), self.dtype)
         return np.stack(picked)
 
+    def snapshot(self, indices: Any) -> np.ndarray:
+        """A copy of frames ``indices``, filled frame by frame into an array that is
+        disk-backed when large (:func:`~napari_irsam.data.lazy.new_output_array`): a stable
+        copy for a background export while the annotator keeps painting, without holding the
+        frames twice (``np.stack`` of a list does) or in memory at all when big."""
+        from ..data.lazy import new_output_array
+
+        indices = [int(i) for i in indices]
+        out = new_output_array((len(indices), *self.shape[1:]), self.dtype)
+        for k, i in enumerate(indices):
+            out[k] = self.frame(i)
+        return out
+
 
 def flat(layer: Any) -> np.ndarray:
     """(N, H, W[, C]) numpy view of an **in-memory** layer (masks, output maps: written to in

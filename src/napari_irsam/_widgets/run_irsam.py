@@ -96,7 +96,7 @@ class RunIRSAMWidget(QWidget):
         self.browse_button.setToolTip("Choose a checkpoint file")
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())  # only devices that exist, best first
-        self.precision_combo = PrecisionCombo()
+        self.precision_combo = PrecisionCombo(prefer_bf16=True)
         self.maps_check = QCheckBox("display maps (WPMD edges, features)")
         self.maps_check.setChecked(True)
         self.maps_check.setToolTip(MAPS_TIP)
