@@ -50,18 +50,20 @@ def main() -> None:
     ap.add_argument("--split", required=True)
     ap.add_argument("--checkpoint", nargs="*", default=[])
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", default="fp32", help="IRSAM autocast (bf16 on CPUs with it)")
+    ap.add_argument("--no-classical", action="store_true", help="IRSAM checkpoints only")
     ap.add_argument("--json")
     args = ap.parse_args()
     data = IRSTDDataset(args.dataset, args.split)
     rows: dict[str, dict] = {}
-    for name in CLASSICAL_DETECTORS:
+    for name in () if args.no_classical else CLASSICAL_DETECTORS:
         rows.update(run_method(name, lambda img, n=name: _pair(detect(n, img)), data))
     for ckpt in args.checkpoint:
         from napari_irsam.inference import Predictor
         from napari_irsam.model import load_model
 
         model, info = load_model(ckpt)
-        predictor = Predictor(model, args.device, maps=())
+        predictor = Predictor(model, args.device, maps=(), precision=args.precision)
         rows.update(
             run_method(
                 f"IRSAM {info.model_id}",

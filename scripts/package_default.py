@@ -42,6 +42,11 @@ DATA_PROVENANCE = [
         "data": "v2 continued on the same two trainval splits and the same held-out names "
         "(seed 0); no other data",
     },
+    {
+        "stage": "training (v4, issue 10)",
+        "data": "v3 continued in bf16 on the CPU on the same two trainval splits and the same "
+        "held-out names (seed 0); no other data",
+    },
 ]
 
 

@@ -35,5 +35,14 @@ napari-irsam train $D --out $RUNS/v3/run --init $RUNS/main/v2/best.pt \
   --geometry squash --batch-size 4 --lr 2e-4 --warmup 20 --minutes 130 --epochs 50 \
   --mask-bce 1 --target-crop 0.5 --val-fraction 0.1 --seed 0
 
-# 4. Package (fp16 parameters, sha256 into weights/registry.json).
-python scripts/package_default.py $RUNS/v3/run/best.pt --record "scripts/train_default.sh (seed 0)"
+# 4. v4: the shipped v3 (fp16 parameters, cast to fp32) continued with bf16 autocast on the CPU
+#    (2.4x faster steps on a CPU with bf16 instructions), a fresh cosine schedule over a
+#    100-minute wall budget (stopped early when the measurement of issue 12 needed the machine:
+#    best.pt is chosen by held-out corrections), same data and held-out names.
+napari-irsam train $D --out $RUNS/v4/run --init default \
+  --config '{"name":"default-x2-tile","image_size":256,"encoder_scale":2,"gad_mode":"both","wpmd_levels":["0","1"],"mask_head":"sam","pe_mode":"tile"}' \
+  --geometry squash --batch-size 4 --lr 2e-4 --warmup 20 --minutes 100 --epochs 50 \
+  --mask-bce 1 --target-crop 0.5 --val-fraction 0.1 --seed 0 --precision bf16 --device cpu
+
+# 5. Package (fp16 parameters, sha256 into weights/registry.json).
+python scripts/package_default.py $RUNS/v4/run/best.pt --record "scripts/train_default.sh (seed 0)"
