@@ -7,7 +7,7 @@ bands of ``band_rows`` rows:
 
 * **mask → components**: each band is labelled on its own (8-connectivity, ``scipy.ndimage``), its
   provisional ids offset so they grow in raster order across bands; components that touch across
-  a band border are merged with a union-find keeping the smallest id. Because provisional ids grow
+  a band border are merged by propagating the smallest id. Because provisional ids grow
   in raster order, numbering the merged components by their smallest id gives exactly the ids
   :func:`~napari_irsam.targets.relabel_components` gives the whole frame (1, 2, … by first pixel).
 * **per-target records**: area, centroid, bbox and peak score are sums/minima/maxima over the
@@ -95,15 +95,6 @@ def _read(arr: Any, r0: int, r1: int) -> np.ndarray:
     return np.asarray(arr[r0:r1])
 
 
-def _find(parent: np.ndarray, i: int) -> int:
-    root = i
-    while parent[root] != root:
-        root = parent[root]
-    while parent[i] != root:  # path compression
-        parent[i], i = root, parent[i]
-    return root
-
-
 def _scan(mask: Any, prob: Any, band_rows: int) -> tuple[_Agg, np.ndarray, list[int]]:
     """Pass 1 over a mask: provisional stats, the provisional → final id map, band offsets."""
     h = int(mask.shape[0])
@@ -128,13 +119,20 @@ def _scan(mask: Any, prob: Any, band_rows: int) -> tuple[_Agg, np.ndarray, list[
                     pairs.append(np.stack([a[both], b[both]], 1))
         prev_last = np.where(lab[-1] > 0, lab[-1].astype(np.int64) + offset, 0)
         offset += int(n)
-    parent = np.arange(offset + 1, dtype=np.int64)
+    roots = np.arange(offset + 1, dtype=np.int64)
     if pairs:
-        for a, b in np.unique(np.concatenate(pairs), axis=0):
-            ra, rb = _find(parent, int(a)), _find(parent, int(b))
-            if ra != rb:  # the smaller id stays root: it is the component's first pixel
-                parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([_find(parent, i) for i in range(offset + 1)], np.int64)
+        a, b = np.unique(np.concatenate(pairs), axis=0).T
+        # min-label propagation: every id takes the smallest id it touches (the component's
+        # first pixel), until nothing changes; pointer jumping makes it converge fast
+        while True:
+            lo = np.minimum(roots[a], roots[b])
+            new = roots.copy()
+            np.minimum.at(new, a, lo)
+            np.minimum.at(new, b, lo)
+            new = new[new]
+            if np.array_equal(new, roots):
+                break
+            roots = new
     is_root = (roots == np.arange(offset + 1)) & (np.arange(offset + 1) > 0)
     final_of_root = np.zeros(offset + 1, np.int64)
     final_of_root[is_root] = np.arange(1, int(is_root.sum()) + 1)
@@ -169,21 +167,13 @@ def large_frame_targets(
     """``(id, centroid (row, col), area, bbox, peak)`` per target of one (H, W) frame, ordered by
     id: components of a mask (ids as :func:`label_large` numbers them from 1), or the ids of a
     labels image (an id with several pieces is one record). ``peak`` is None without ``prob``."""
-    h = int(mask_or_labels.shape[0])
     if is_mask:
         agg, final, _ = _scan(mask_or_labels, prob, band_rows)
         n = int(final.max()) if final.size else 0
         agg = agg.merged(final, n)
-    else:
+    else:  # a labels image: its ids are already global
         agg = _Agg()
-        for r0 in _bands(h, band_rows):
-            r1 = min(h, r0 + band_rows)
-            band = _read(mask_or_labels, r0, r1)
-            rr, cc = np.nonzero(band)
-            vals = None if prob is None else _read(prob, r0, r1)[rr, cc]
-            agg.add(
-                band[rr, cc].astype(np.int64), rr.astype(np.int64) + r0, cc.astype(np.int64), vals
-            )
+        agg.add(*foreground(mask_or_labels, prob, band_rows))
     records = []
     for i in np.flatnonzero(agg.area):
         a = int(agg.area[i])
