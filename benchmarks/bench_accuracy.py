@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="fp32", help="IRSAM autocast (bf16 on CPUs with it)")
     ap.add_argument("--no-classical", action="store_true", help="IRSAM checkpoints only")
+    ap.add_argument("--tta", action="store_true", help="IRSAM with flip averaging (2x compute)")
     ap.add_argument("--json")
     args = ap.parse_args()
     data = IRSTDDataset(args.dataset, args.split)
@@ -63,10 +64,10 @@ def main() -> None:
         from napari_irsam.model import load_model
 
         model, info = load_model(ckpt)
-        predictor = Predictor(model, args.device, maps=(), precision=args.precision)
+        predictor = Predictor(model, args.device, maps=(), precision=args.precision, tta=args.tta)
         rows.update(
             run_method(
-                f"IRSAM {info.model_id}",
+                f"IRSAM {info.model_id}" + (" +flip" if args.tta else ""),
                 lambda img, p=predictor: _pair(p.predict_frame(img)),
                 data,
             )

@@ -59,6 +59,14 @@ def test_predict_with_a_checkpoint(tmp_path, dataset):
     model = tmp_path / "tiny.pt"
     assert run(f"predict {img} --out {tmp_path / 'p'} --model {model} --device cpu") == 0
     assert skio.imread(tmp_path / "p" / "syn_00001.png").shape == (64, 64)
+    # --tta: the masks of the flip-averaged model
+    assert run(f"predict {img} --out {tmp_path / 't'} --model {model} --device cpu --tta") == 0
+    from napari_irsam.inference import Predictor
+    from napari_irsam.model import load_model
+
+    frame = skio.imread(img)
+    expected = Predictor(load_model(str(model))[0], "cpu", maps=(), tta=True).predict_frame(frame)
+    np.testing.assert_array_equal(skio.imread(tmp_path / "t" / "syn_00001.png") > 0, expected.mask)
 
 
 def test_evaluate_matches_metrics_module(tmp_path, dataset):

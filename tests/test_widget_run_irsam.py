@@ -252,3 +252,26 @@ def test_frames_arriving_before_layers_exist_are_queued(make_napari_viewer):
     assert viewer.layers["IRSAM mask [ir]"].data[1, 2, 2] == 1
     assert viewer.layers["IRSAM probability [ir]"].data[1].max() == pytest.approx(0.9)
     assert not viewer.layers["IRSAM mask [ir]"].data[[0, 2]].any()
+
+
+def test_mirror_averaging_box_runs_the_flip_averaged_model(setup, qtbot, notes, tiny_ckpt):
+    from napari_irsam.inference import Predictor
+    from napari_irsam.model import load_model
+
+    frame = _stack(1)[0]
+    viewer, widget = setup(frame)
+    assert widget.tta_check.isEnabled() and not widget.tta_check.isChecked()
+    widget.tta_check.setChecked(True)
+    widget.precision_combo.setCurrentText("fp32")  # bf16 where the CPU has it: compare exactly
+    _run(qtbot, widget, "current frame")
+    assert not notes["error"]
+    mask = viewer.layers["IRSAM mask [ir]"]
+    assert mask.metadata["tta"] is True
+    net, _ = load_model(str(tiny_ckpt))
+    expected = Predictor(net, "cpu", maps=(), tta=True).predict_frame(frame).prob
+    plain = Predictor(net, "cpu", maps=()).predict_frame(frame).prob
+    shown = np.asarray(viewer.layers["IRSAM probability [ir]"].data)
+    np.testing.assert_allclose(shown, expected, atol=1e-4)
+    assert np.abs(shown - plain).max() > 1e-3  # a random model is not mirror-symmetric
+    widget.model_combo.setCurrentIndex(widget.model_combo.findData("classical:tophat"))
+    assert not widget.tta_check.isEnabled()  # classical detectors have no mirror averaging

@@ -19,7 +19,9 @@ class UsageError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
-def _segmenter(model: str, device: str, threshold: float, precision: str = "fp32"):
+def _segmenter(
+    model: str, device: str, threshold: float, precision: str = "fp32", tta: bool = False
+):
     """Return ``frame (H, W) → (mask bool, score float32)`` for a model name or checkpoint path."""
     if model in CLASSICAL_DETECTORS:
 
@@ -36,7 +38,7 @@ def _segmenter(model: str, device: str, threshold: float, precision: str = "fp32
     except CheckpointError as exc:
         raise UsageError(str(exc)) from exc
     # no display maps: nobody looks at them here
-    predictor = Predictor(net, device, threshold=threshold, maps=(), precision=precision)
+    predictor = Predictor(net, device, threshold=threshold, maps=(), precision=precision, tta=tta)
 
     def run_irsam(frame: np.ndarray):
         p = predictor.predict_frame(frame)
@@ -69,7 +71,9 @@ def cmd_predict(args: Any) -> int:
 
     batches = bt.plan_batches(args.input, getattr(args, "batch_frames", 16))  # headers only
     _dji_warnings(batches)
-    spec = bt.ModelSpec(args.model, args.device, args.threshold, args.precision)
+    spec = bt.ModelSpec(
+        args.model, args.device, args.threshold, args.precision, getattr(args, "tta", False)
+    )
     bt.cached_segmenter(spec)  # a bad model is one sentence here, before any work
     out = Path(args.out)
     total = sum(len(b.indices) for b in batches)
@@ -141,7 +145,9 @@ def cmd_evaluate(args: Any) -> int:
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
     run = (
-        _segmenter(args.model, args.device, args.threshold, args.precision) if args.model else None
+        _segmenter(args.model, args.device, args.threshold, args.precision, args.tta)
+        if args.model
+        else None
     )
     acc, effort = MetricAccumulator(args.mode), EffortAccumulator()
     progress = _progress(len(data), "evaluate")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import flip_average
 from .data.io import percentile_limits
 from .data.lazy import new_output_array
 from .model.device import autocast_for
@@ -152,5 +153,5 @@ def _forward(predictor: Any, tiles: np.ndarray) -> np.ndarray:
     """(B, th, tw, 3) uint8 tiles → (B, th, tw) float32 mask logits."""
     x = torch.from_numpy(tiles).permute(0, 3, 1, 2).to(predictor.device, torch.float32)
     with autocast_for(predictor.device, predictor.precision):
-        out = predictor.model.forward_all(x)
+        out = flip_average.forward(predictor.model, x, predictor.tta)
     return out.mask_logits.float()[:, 0].cpu().numpy()

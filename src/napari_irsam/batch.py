@@ -38,6 +38,7 @@ class ModelSpec:
     device: str = "cpu"
     threshold: float = 0.5
     precision: str = "fp32"
+    tta: bool = False  #: IRSAM flip averaging (``flip_average``)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,12 @@ def cached_segmenter(spec: ModelSpec) -> Callable[[np.ndarray], tuple[np.ndarray
     """``frame (H, W) → (mask bool, score float32)``, built once per process and spec."""
     from ._cli_run import _segmenter
 
-    key = (*_file_key(spec.model), spec.device, spec.threshold, spec.precision)
+    key = (*_file_key(spec.model), spec.device, spec.threshold, spec.precision, spec.tta)
     with _LOCK:
         if key not in _SEGMENTERS:
-            _SEGMENTERS[key] = _segmenter(spec.model, spec.device, spec.threshold, spec.precision)
+            _SEGMENTERS[key] = _segmenter(
+                spec.model, spec.device, spec.threshold, spec.precision, spec.tta
+            )
             LOADS["count"] += 1
         return _SEGMENTERS[key]
 

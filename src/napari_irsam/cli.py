@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="autocast precision: bf16/fp16 on CUDA, bf16 also on CPUs with bf16 "
             "instructions (about 2x faster); elsewhere fp32",
         )
+        p.add_argument(
+            "--tta",
+            action="store_true",
+            help="IRSAM: also run each frame mirrored and average the two (2x the time)",
+        )
 
     pred = sub.add_parser("predict", help="segment files, folders or TIFF stacks")
     pred.add_argument("input", nargs="+", help="image files, folders of frames, TIFF stacks")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import targets_large
+from . import flip_average, targets_large
 from .model.device import autocast_for, check_precision, select_device
 from .model.irsam import IRSAM
 from .preprocess import (
@@ -152,6 +152,8 @@ class Predictor:
             full-frame float copy (:mod:`napari_irsam.banded`; probability and mask only);
             default :data:`~napari_irsam.targets_large.LARGE_PIXELS` = 4096² (a 640 × 512 frame
             is 0.33 M).
+        tta: flip test-time augmentation (:mod:`napari_irsam.flip_average`): each tile is also
+            run mirrored and the two views' logits are averaged, for twice the compute.
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class Predictor:
         maps: tuple[str, ...] | list[str] = DISPLAY_MAPS,
         max_side: int = 1024,
         band_pixels: int | None = None,
+        tta: bool = False,
     ) -> None:
         bad = set(maps) - set(DISPLAY_MAPS)
         if bad:
@@ -189,6 +192,7 @@ class Predictor:
         self.overlap = overlap
         self.max_upscale = max_upscale
         self.precision = precision
+        self.tta = bool(tta)
         plan_tiles((8, 8), self.size, geometry)  # validates geometry early
         self._weight_cache: dict[tuple[tuple[int, int], bool], np.ndarray] = {}
 
@@ -280,7 +284,7 @@ class Predictor:
         x = torch.from_numpy(np.stack([t for _, _, t in batch])).permute(0, 3, 1, 2)
         x = x.to(self.device, torch.float32)
         with autocast_for(self.device, self.precision):
-            out = self.model.forward_all(x)
+            out = flip_average.forward(self.model, x, self.tta)
         th, tw = x.shape[-2:]
         level0 = out.wpmd.get("0")
         maps = {"logits": out.mask_logits.float(), "edges": out.edges.float()}

@@ -46,7 +46,8 @@ FORMAT_VERSION = 1
 #: review keeps as its provenance and an export writes to its manifest. ``params`` is set by the
 #: classical detectors only. Keep this order: the first six describe one run. ``precision``:
 #: "fp32", or the CUDA autocast the masks were computed in. ``temporal``: None, or the temporal
-#: consistency parameters (:mod:`napari_irsam.tracks_temporal`).
+#: consistency parameters (:mod:`napari_irsam.tracks_temporal`). ``tta``: whether the masks
+#: averaged each frame with its mirror image (:mod:`napari_irsam.flip_average`).
 PROVENANCE_KEYS = (
     "model_id",
     "checkpoint",
@@ -58,6 +59,7 @@ PROVENANCE_KEYS = (
     "params",
     "precision",
     "temporal",
+    "tta",
 )
 
 __all__ = [

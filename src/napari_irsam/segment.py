@@ -127,6 +127,7 @@ class IRSAMSegmenter:
             "threshold": float(predictor.threshold),
             "device": str(predictor.device),
             "precision": str(getattr(predictor, "precision", "fp32")),
+            "tta": bool(getattr(predictor, "tta", False)),
             "has_wpmd": has_wpmd,
         }
 
@@ -177,6 +178,7 @@ class ClassicalSegmenter:
             "device": "cpu",
             "params": dict(params),
             "precision": "fp32",
+            "tta": False,
             "has_wpmd": False,
         }
 
@@ -244,6 +246,8 @@ class RunSpec:
     precision: str = "fp32"
     #: temporal consistency: isolated one-frame detections are down-weighted (``tracks_temporal``)
     temporal: bool = False
+    #: IRSAM only: average each tile with its mirror image (``flip_average``; 2× the compute)
+    tta: bool = False
 
 
 class ModelCache:
@@ -318,6 +322,7 @@ def make_segmenter(spec: RunSpec, cache: ModelCache) -> Segmenter:
         threshold=spec.threshold,
         maps=spec.maps,
         precision=spec.precision,
+        tta=spec.tta,
     )
     return IRSAMSegmenter(predictor, info.as_metadata())
 

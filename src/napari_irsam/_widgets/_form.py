@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QHBoxLayout, QWidget
+from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QWidget
 
 
 def row(*widgets: QWidget) -> QWidget:
@@ -13,3 +13,11 @@ def row(*widgets: QWidget) -> QWidget:
         layout.addWidget(w)
     holder.setLayout(layout)
     return holder
+
+
+def checkbox(text: str, tip: str, checked: bool = False) -> QCheckBox:
+    """A check box with its tooltip (why it is there, what it costs)."""
+    box = QCheckBox(text)
+    box.setChecked(checked)
+    box.setToolTip(tip)
+    return box

@@ -18,7 +18,6 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -42,7 +41,7 @@ from ..segment import (
     run_segmentation,
 )
 from . import _layers as names
-from ._form import row
+from ._form import checkbox, row
 from ._frames import FrameStack, current_frame, frame_hw, n_frames
 from ._outputs import OutputLayers, outputs_note
 from ._precision import PrecisionCombo
@@ -59,6 +58,10 @@ MAPS_TIP = (
     "Also compute the display maps: WPMD edge strength and diffused map, and PCA colourings of "
     "the encoder features (early and deep). They cost time and memory (measured in "
     "docs/run-irsam.md) and change nothing in the mask; untick for long stacks."
+)
+TTA_TIP = (
+    "IRSAM: also segment each frame mirrored left-right and average the two answers; twice the "
+    "time (measured in docs/run-irsam.md)"
 )
 
 
@@ -97,14 +100,13 @@ class RunIRSAMWidget(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())  # only devices that exist, best first
         self.precision_combo = PrecisionCombo(prefer_bf16=True)
-        self.maps_check = QCheckBox("display maps (WPMD edges, features)")
-        self.maps_check.setChecked(True)
-        self.maps_check.setToolTip(MAPS_TIP)
-        self.temporal_check = QCheckBox("temporal consistency (drop one-frame flickers)")
-        self.temporal_check.setToolTip(
+        self.maps_check = checkbox("display maps (WPMD edges, features)", MAPS_TIP, True)
+        self.temporal_check = checkbox(
+            "temporal consistency (drop one-frame flickers)",
             "Stacks: a detection on no track over ±3 frames is down-weighted ×0.5 and dropped "
-            "below the threshold (docs/tracks.md); frames appear 3 frames later"
+            "below the threshold (docs/tracks.md); frames appear 3 frames later",
         )
+        self.tta_check = checkbox("mirror averaging (2× time)", TTA_TIP)
         self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(0.01, 0.99)
         self.threshold_spin.setSingleStep(0.05)
@@ -132,6 +134,7 @@ class RunIRSAMWidget(QWidget):
         form.addRow("", self._range_widget)
         form.addRow("", self.maps_check)
         form.addRow("", self.temporal_check)
+        form.addRow("", self.tta_check)
         layout = QVBoxLayout()
         layout.addLayout(form)
         layout.addWidget(row(self.run_button, self.cancel_button))
@@ -175,9 +178,9 @@ class RunIRSAMWidget(QWidget):
         choice = self.model_combo.currentData()
         self._path_widget.setVisible(choice is None)
         classical = isinstance(choice, str) and choice.startswith(CLASSICAL_PREFIX)
-        for control in (self.device_combo, self.precision_combo, self.threshold_spin):
+        irsam_only = (self.device_combo, self.precision_combo, self.threshold_spin)
+        for control in (*irsam_only, self.maps_check, self.tta_check):
             control.setEnabled(not classical)
-        self.maps_check.setEnabled(not classical)
 
     def _on_scope_changed(self, *_: Any) -> None:
         self._range_widget.setVisible(self.scope_combo.currentText() == "frame range")
@@ -262,6 +265,7 @@ class RunIRSAMWidget(QWidget):
             maps=("features", "wpmd") if self.maps_check.isChecked() else (),
             precision=self.precision_combo.value(),
             temporal=self.temporal_check.isChecked(),
+            tta=self.tta_check.isChecked(),
         )
         self.outputs = OutputLayers(self.viewer, layer, (n, h, w), self.session)
         self.status.setText(f"Loading {source} …")
