@@ -229,6 +229,7 @@ def cmd_train(args: Any) -> int:
         target_crop=args.target_crop,
         mask_bce_weight=args.mask_bce,
         seed=args.seed,
+        order_seed=args.order_seed,
         resume=args.resume,
         workers=args.workers,
         augment_stream=args.augment_stream,

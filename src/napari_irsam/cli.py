@@ -169,7 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--val-fraction", type=float, default=0.1)
     tr.add_argument("--warmup", type=int, default=50, help="learning-rate warm-up steps")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0, help="held-out names and initialisation")
+    tr.add_argument(
+        "--order-seed",
+        type=int,
+        default=None,
+        help="sample order and augmentation (default: --seed); a new value for a continued run",
+    )
     tr.add_argument(
         "--no-resume",
         dest="resume",

@@ -84,3 +84,16 @@ def test_finetune_keeps_the_start_checkpoints_configuration(tmp_path):
     )
     assert "mask_bce" in [e for e in events if e.kind == "step"][0].metrics
     assert read_checkpoint(tmp_path / "ft" / "best.pt").config["name"] == "tiny"
+
+
+def test_order_seed_changes_batches_but_not_the_held_out_names(tmp_path):
+    def run(name, **kw):
+        list(train(_cfg(tmp_path, out=str(tmp_path / name), epochs=1, max_steps=2, **kw)))
+        return read_checkpoint(tmp_path / name / "last.pt")
+
+    base, same, other = run("a"), run("b", order_seed=0), run("c", order_seed=7)
+    key = "mask_decoder.edge_token.weight"
+    torch.testing.assert_close(base.state_dict[key], same.state_dict[key])  # None means seed
+    assert not torch.allclose(base.state_dict[key], other.state_dict[key])
+    assert other.metadata["val_names"] == base.metadata["val_names"]
+    assert other.metadata["train_config"]["order_seed"] == 7

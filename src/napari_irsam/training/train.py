@@ -61,7 +61,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 50
     val_fraction: float = 0.1
-    seed: int = 0
+    seed: int = 0  #: held-out names and model initialisation (keep it to compare runs)
+    #: sample order and augmentation; None = ``seed``. A warm-started continuation sets another
+    #: value to see new orders and crops while keeping the same held-out names
+    order_seed: int | None = None
     device: str = "auto"
     precision: str = "fp32"
     max_steps: int | None = None
@@ -216,7 +219,7 @@ def _setup(cfg: TrainConfig, ctx: DistContext, device_name: str) -> _Run:
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
     spec = AugmentSpec(geometry, model.image_size, cfg.vflip, cfg.target_crop)
-    samples = TrainSamples(train_set, spec, cfg.seed)
+    samples = TrainSamples(train_set, spec, cfg.seed if cfg.order_seed is None else cfg.order_seed)
     batches = EpochBatches(cfg.batch_size, steps_per_epoch, ctx.rank, ctx.world)
     run = _Run(
         cfg,
@@ -298,7 +301,7 @@ def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]
 def _train_epoch(run: _Run, epoch: int) -> Iterator[TrainEvent]:
     """Step events of one epoch; sets ``run.stop`` at the step limit or a spent budget."""
     cfg = run.cfg
-    rng = np.random.default_rng([cfg.seed, epoch])  # per-epoch stream: resumable
+    rng = np.random.default_rng([run.samples.seed, epoch])  # per-epoch stream: resumable
     run.batches.set_epoch(epoch, rng.permutation(len(run.samples)))
     run.samples.epoch_rng = rng if run.stream == "epoch" else None
     run.model.train()
