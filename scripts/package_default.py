@@ -47,6 +47,11 @@ DATA_PROVENANCE = [
         "data": "v3 continued in bf16 on the CPU on the same two trainval splits and the same "
         "held-out names (seed 0); no other data",
     },
+    {
+        "stage": "training (v5, issue 10)",
+        "data": "v4 continued in bf16 on the CPU on the same two trainval splits and the same "
+        "held-out names (seed 0); no other data",
+    },
 ]
 
 

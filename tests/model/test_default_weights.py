@@ -43,14 +43,15 @@ def test_default_records_its_data_and_never_a_test_split():
 def test_default_model_finds_clear_targets_where_they_are():
     """Generated frames (not what it was trained on): one clear target (SNR 10–12, 9–60 px) on
     sky, cloud and ground clutter, 5 seeds each. Measured (issue 10): v2 and v3 found 14 of 15
-    within 3 px, v4 (more real-data training; 10–22 % fewer corrections on the real test splits)
-    12 of 15 — it gives sky seed 11 and ground seed 11 a peak probability ≤ 0.01 — at most 3
-    detections per frame. The bound guards against a broken default (v1 found 5 of 11 real
-    targets). (The generator's sea glint gives it 4–9 detections per frame: a known weakness,
+    within 3 px; v4 and v5 (more real-data training; fewer corrections on the real test splits)
+    12 of 15 — both give sky seeds 3 and 11 and ground seed 11 a peak probability ≤ 0.01 — with
+    4 (v4) and 7 (v5) false detections over the 15 frames, all on ground clutter (v5: at most 4
+    on one frame, two of them 1 px). The bounds guard against a broken default (v1 found 5 of 11
+    real targets). (The generator's sea glint gives 4–9 detections per frame: a known weakness,
     not asserted.)"""
     model, _ = W.load_model("default")
     predictor = Predictor(model, device="cpu", maps=())
-    hits, frames = 0, 0
+    hits, frames, false = 0, 0, 0
     for background in ("sky", "cloud", "ground"):
         for seed in (3, 5, 7, 11, 42):
             scene = make_scene(
@@ -64,9 +65,12 @@ def test_default_model_finds_clear_targets_where_they_are():
             )
             pred = predictor.predict_frame(scene.image)
             labels, n = ndimage.label(pred.mask)
-            assert n <= 3, f"{background} seed {seed}: {n} detections on a frame with one target"
+            assert n <= 4, f"{background} seed {seed}: {n} detections on a frame with one target"
             gt_r, gt_c = ndimage.center_of_mass(scene.labels > 0)
             centres = ndimage.center_of_mass(pred.mask, labels, range(1, n + 1)) if n else []
-            hits += any(np.hypot(r - gt_r, c - gt_c) <= 3 for r, c in centres)
+            near = [np.hypot(r - gt_r, c - gt_c) <= 3 for r, c in centres]
+            hits += any(near)
+            false += len(near) - sum(near)
             frames += 1
     assert hits >= 12, f"found {hits} of {frames} clear targets"
+    assert false <= 8, f"{false} false detections on {frames} frames of one target each"
