@@ -71,9 +71,7 @@ def cmd_predict(args: Any) -> int:
 
     batches = bt.plan_batches(args.input, getattr(args, "batch_frames", 16))  # headers only
     _dji_warnings(batches)
-    spec = bt.ModelSpec(
-        args.model, args.device, args.threshold, args.precision, getattr(args, "tta", False)
-    )
+    spec = bt.ModelSpec(args.model, args.device, args.threshold, args.precision, args.tta)
     bt.cached_segmenter(spec)  # a bad model is one sentence here, before any work
     out = Path(args.out)
     total = sum(len(b.indices) for b in batches)

@@ -6,7 +6,7 @@
   (napari has no single event for a rename in the list: each layer's ``name`` event is hooked
   once), holding the widget only weakly.
 * :func:`find_layer` looks a layer up by name and kind with ``isinstance`` (a widget opened from
-  the Plugins menu sees ``PublicOnlyProxy`` layers: ``type(layer) is X`` is False there).
+  the Plugins menu sees ``PublicOnlyProxy`` layers, on which an exact-type comparison fails).
 
 No torch import here: "Review targets" and "Export training set" never need it.
 """
