@@ -20,7 +20,12 @@ class UsageError(Exception):
 
 
 def _segmenter(
-    model: str, device: str, threshold: float, precision: str = "fp32", tta: bool = False
+    model: str,
+    device: str,
+    threshold: float | None,
+    precision: str = "fp32",
+    tta: bool = False,
+    min_peak: float | None = None,
 ):
     """Return ``frame (H, W) → (mask bool, score float32)`` for a model name or checkpoint path."""
     if model in CLASSICAL_DETECTORS:
@@ -38,7 +43,9 @@ def _segmenter(
     except CheckpointError as exc:
         raise UsageError(str(exc)) from exc
     # no display maps: nobody looks at them here
-    predictor = Predictor(net, device, threshold=threshold, maps=(), precision=precision, tta=tta)
+    predictor = Predictor(
+        net, device, threshold, maps=(), precision=precision, tta=tta, min_peak=min_peak
+    )
 
     def run_irsam(frame: np.ndarray):
         p = predictor.predict_frame(frame)
@@ -71,7 +78,9 @@ def cmd_predict(args: Any) -> int:
 
     batches = bt.plan_batches(args.input, getattr(args, "batch_frames", 16))  # headers only
     _dji_warnings(batches)
-    spec = bt.ModelSpec(args.model, args.device, args.threshold, args.precision, args.tta)
+    spec = bt.ModelSpec(
+        args.model, args.device, args.threshold, args.precision, args.tta, args.min_peak
+    )
     bt.cached_segmenter(spec)  # a bad model is one sentence here, before any work
     out = Path(args.out)
     total = sum(len(b.indices) for b in batches)
@@ -143,7 +152,9 @@ def cmd_evaluate(args: Any) -> int:
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
     run = (
-        _segmenter(args.model, args.device, args.threshold, args.precision, args.tta)
+        _segmenter(
+            args.model, args.device, args.threshold, args.precision, args.tta, args.min_peak
+        )
         if args.model
         else None
     )

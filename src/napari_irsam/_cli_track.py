@@ -23,7 +23,11 @@ def add_track_parser(sub: Any) -> None:
         help="default | mobile_sam | tophat | maxmedian | mpcm | CHECKPOINT",
     )
     tr.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    tr.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
+    tr.add_argument(
+        "--threshold",
+        type=float,
+        help="IRSAM probability threshold (default: the checkpoint's calibrated one, else 0.5)",
+    )
     tr.add_argument(
         "--temporal",
         action="store_true",

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import flip_average
+from . import flip_average, targets_large
 from .data.io import percentile_limits
 from .data.lazy import new_output_array
 from .model.device import autocast_for
@@ -126,11 +126,12 @@ def predict_banded(
         rows = slice(y, min(y + done, h))
         n = rows.stop - rows.start
         if n > 0:
-            z = band_l[:n, :w] / band_w[:n, :w]
-            p_rows = (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(np.float32)
+            p_rows = p.probability(band_l[:n, :w] / band_w[:n, :w])
             prob[rows] = p_rows
             mask[rows] = p_rows > p.threshold
         carry_l, carry_w = band_l[done:], band_w[done:]
+    if p.min_peak > p.threshold:  # targets may span bands: filtered once the frame is whole
+        targets_large.drop_weak_targets(mask, prob, p.min_peak)
     return Prediction(
         prob=prob,
         mask=mask,

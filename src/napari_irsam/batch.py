@@ -36,9 +36,10 @@ class ModelSpec:
 
     model: str
     device: str = "cpu"
-    threshold: float = 0.5
+    threshold: float | None = None  #: None = the checkpoint's calibrated threshold (else 0.5)
     precision: str = "fp32"
     tta: bool = False  #: IRSAM flip averaging (``flip_average``)
+    min_peak: float | None = None  #: IRSAM least target peak; None = the calibrated one
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,11 @@ def cached_segmenter(spec: ModelSpec) -> Callable[[np.ndarray], tuple[np.ndarray
     from ._cli_run import _segmenter
 
     key = (*_file_key(spec.model), spec.device, spec.threshold, spec.precision, spec.tta)
+    key += (spec.min_peak,)
     with _LOCK:
         if key not in _SEGMENTERS:
             _SEGMENTERS[key] = _segmenter(
-                spec.model, spec.device, spec.threshold, spec.precision, spec.tta
+                spec.model, spec.device, spec.threshold, spec.precision, spec.tta, spec.min_peak
             )
             LOADS["count"] += 1
         return _SEGMENTERS[key]

@@ -47,7 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="default | mobile_sam | tophat | maxmedian | mpcm | CHECKPOINT",
         )
         p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-        p.add_argument("--threshold", type=float, default=0.5, help="probability threshold")
+        p.add_argument(
+            "--threshold",
+            type=float,
+            help="IRSAM probability threshold (default: the checkpoint's calibrated one, else 0.5)",
+        )
+        p.add_argument(
+            "--min-peak",
+            type=float,
+            help="IRSAM: keep targets whose peak probability reaches this (default: calibrated)",
+        )
         p.add_argument(
             "--precision",
             choices=("fp32", "bf16", "fp16"),
@@ -206,9 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.set_defaults(func=cmd_export)
 
+    from ._cli_calibrate import add_calibrate_parser
     from ._cli_track import add_track_parser
 
     add_track_parser(sub)
+    add_calibrate_parser(sub)
     return parser
 
 

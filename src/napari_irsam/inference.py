@@ -16,6 +16,7 @@ import torch
 
 from . import flip_average, targets_large
 from .model.device import autocast_for, check_precision, select_device
+from .model.calibration import UNCALIBRATED
 from .model.irsam import IRSAM
 from .preprocess import (
     TilePlan,
@@ -44,6 +45,7 @@ class Prediction:
     wpmd_edges: np.ndarray | None = None  #: (H, W) float32, WPMD edge strength (level 0)
     wpmd_diffused: np.ndarray | None = None  #: (H, W) float32, WPMD diffused features (level 0)
     seconds: float = 0.0  #: wall time spent on this frame
+    logits: np.ndarray | None = None  #: (H, W) float32 raw logits (Predictor(keep_logits=True))
 
     # The two PCA maps are pictures of the encoder's features, not the GAD's granularity path
     # (the decoder's learned mix of the same features); these names say what they are.
@@ -135,7 +137,10 @@ class Predictor:
     Args:
         model: an :class:`IRSAM` model (moved to ``device`` and put in eval mode).
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
-        threshold: probability threshold of the binary mask (0.5 ≡ logit > 0, the release's).
+        threshold: probability threshold of the binary mask; None = the checkpoint's calibrated
+            one (:mod:`~napari_irsam.model.calibration`), 0.5 (logit > 0, the release's) without.
+        min_peak: a target (8-connected) is kept only when its peak probability reaches this;
+            None = the checkpoint's calibrated value, 0 (keep all) without one.
         geometry: ``"auto"``, ``"squash"`` (release parity) or ``"tile"``; see ``preprocess``.
         intensity: ``"auto"`` (uint8 as is, others percentile-stretched), ``"percentile"``,
             ``"none"``.
@@ -154,13 +159,16 @@ class Predictor:
             is 0.33 M).
         tta: flip test-time augmentation (:mod:`napari_irsam.flip_average`): each tile is also
             run mirrored and the two views' logits are averaged, for twice the compute.
+        keep_logits: also return the raw (H, W) logits (``Prediction.logits``), for calibration.
+
+    Probabilities are σ(logit / T) with the checkpoint's calibrated temperature T (1 without).
     """
 
     def __init__(
         self,
         model: IRSAM,
         device: str | torch.device | None = "auto",
-        threshold: float = 0.5,
+        threshold: float | None = None,
         geometry: str = "auto",
         intensity: str = "auto",
         percentiles: tuple[float, float] = (0.5, 99.99),
@@ -172,6 +180,8 @@ class Predictor:
         max_side: int = 1024,
         band_pixels: int | None = None,
         tta: bool = False,
+        min_peak: float | None = None,
+        keep_logits: bool = False,
     ) -> None:
         bad = set(maps) - set(DISPLAY_MAPS)
         if bad:
@@ -182,9 +192,14 @@ class Predictor:
         self.band_pixels = targets_large.LARGE_PIXELS if band_pixels is None else int(band_pixels)
         self.device = select_device(device)
         self.model = model.to(self.device).eval()
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}.")
-        self.threshold = threshold
+        cal = getattr(model, "calibration", None) or UNCALIBRATED
+        self.temperature = cal.temperature
+        self.threshold = cal.threshold if threshold is None else float(threshold)
+        self.min_peak = cal.min_peak if min_peak is None else float(min_peak)
+        for name, v in (("threshold", self.threshold), ("min_peak", self.min_peak)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {v}.")
+        self.keep_logits = bool(keep_logits)
         self.geometry = geometry
         self.intensity = intensity
         self.percentiles = percentiles
@@ -325,17 +340,35 @@ class Predictor:
         for k, v in acc.maps.items():
             t = torch.from_numpy(v[:, :sh, :sw] / acc.weight[:sh, :sw])
             out[k] = resize_hw(t[None], plan.frame_hw)[0].numpy()
-        prob = 1.0 / (1.0 + np.exp(-out["logits"][0].astype(np.float64)))
+        logits = out["logits"][0]
+        prob = self.probability(logits)
         return Prediction(
-            prob=prob.astype(np.float32),
-            mask=prob > self.threshold,
+            prob=prob,
+            mask=self.targets(prob),
             edges=out["edges"][0],
             granularity_local=_rgb(out.get("g_local")),
             granularity_global=_rgb(out.get("g_global")),
             wpmd_edges=out["wpmd_edges"][0] if "wpmd_edges" in out else None,
             wpmd_diffused=out["wpmd_diffused"][0] if "wpmd_diffused" in out else None,
             seconds=time.perf_counter() - acc.started,
+            logits=logits if self.keep_logits else None,
         )
+
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        """(H, W) logits → (H, W) float32 probabilities σ(logit / T)."""
+        z = logits.astype(np.float64) / self.temperature
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+    def targets(self, prob: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) probabilities → (H, W) bool mask: ``prob > threshold``, then targets whose
+        peak is below ``min_peak`` removed. ``out``: write into this array (banded frames)."""
+        if out is None:
+            out = prob > self.threshold
+        else:
+            out[...] = prob > self.threshold
+        if self.min_peak > self.threshold:
+            targets_large.drop_weak_targets(out, prob, self.min_peak)
+        return out
 
 
 def _rgb(chw: np.ndarray | None) -> np.ndarray | None:

@@ -55,6 +55,8 @@ PROVENANCE_KEYS = (
     "config",
     "mode",
     "threshold",
+    "min_peak",
+    "temperature",
     "device",
     "params",
     "precision",

@@ -125,6 +125,8 @@ class IRSAMSegmenter:
         self.metadata = {
             **(metadata or {}),
             "threshold": float(predictor.threshold),
+            "min_peak": float(getattr(predictor, "min_peak", 0.0)),
+            "temperature": float(getattr(predictor, "temperature", 1.0)),
             "device": str(predictor.device),
             "precision": str(getattr(predictor, "precision", "fp32")),
             "tta": bool(getattr(predictor, "tta", False)),
@@ -175,6 +177,8 @@ class ClassicalSegmenter:
             "config": None,
             "mode": "classical",
             "threshold": None,  # each detector thresholds its own saliency (see metadata)
+            "min_peak": None,
+            "temperature": None,
             "device": "cpu",
             "params": dict(params),
             "precision": "fp32",
@@ -237,7 +241,8 @@ class RunSpec:
 
     model: str
     device: str = "auto"
-    threshold: float = 0.5
+    #: IRSAM probability threshold; None = the checkpoint's calibrated one (else 0.5)
+    threshold: float | None = None
     params: dict[str, Any] = field(default_factory=dict)  #: classical detector parameters
     #: IRSAM display maps to compute (``inference.DISPLAY_MAPS``: "features", "wpmd"); only the
     #: layers someone asked for cost time

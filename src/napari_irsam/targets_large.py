@@ -161,6 +161,30 @@ def label_large(
     return out, n
 
 
+def drop_weak_targets(mask: Any, prob: Any, min_peak: float, band_rows: int = BAND_ROWS) -> int:
+    """Clear, in place, every 8-connected target of an (H, W) bool ``mask`` whose peak ``prob``
+    is below ``min_peak`` (hysteresis: a target needs one confident pixel). Works band by band,
+    so memmaps and zarr arrays stay on disk. Returns the number of targets removed."""
+    agg, final, offsets = _scan(mask, prob, band_rows)
+    n = int(final.max()) if final.size else 0
+    peak = agg.merged(final, n).peak
+    weak = np.flatnonzero(peak[1:] < min_peak) + 1
+    if weak.size == 0:
+        return 0
+    drop = np.zeros(n + 1, bool)
+    drop[weak] = True
+    for k, r0 in enumerate(_bands(int(mask.shape[0]), band_rows)):
+        r1 = min(int(mask.shape[0]), r0 + band_rows)
+        band = _read(mask, r0, r1) > 0
+        lab, _ = ndimage.label(band, structure=_STRUCT)
+        fg = lab > 0
+        ids = np.zeros(lab.shape, np.int64)
+        ids[fg] = final[lab[fg].astype(np.int64) + offsets[k]]
+        if drop[ids].any():
+            mask[r0:r1] = band & ~drop[ids]
+    return int(weak.size)
+
+
 def large_frame_targets(
     mask_or_labels: Any, prob: Any = None, is_mask: bool = True, band_rows: int = BAND_ROWS
 ) -> list[tuple[int, tuple[float, float], int, tuple[int, int, int, int], float | None]]:

@@ -19,7 +19,6 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QLabel,
@@ -41,7 +40,7 @@ from ..segment import (
     run_segmentation,
 )
 from . import _layers as names
-from ._form import checkbox, row
+from ._form import checkbox, row, spin_threshold, threshold_spin
 from ._frames import FrameStack, current_frame, frame_hw, n_frames
 from ._outputs import OutputLayers, outputs_note
 from ._precision import PrecisionCombo
@@ -107,11 +106,7 @@ class RunIRSAMWidget(QWidget):
             "below the threshold (docs/tracks.md); frames appear 3 frames later",
         )
         self.tta_check = checkbox("mirror averaging (2× time)", TTA_TIP)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.01, 0.99)
-        self.threshold_spin.setSingleStep(0.05)
-        self.threshold_spin.setValue(0.5)
-        self.threshold_spin.setToolTip("Probability above which a pixel is a target (IRSAM only)")
+        self.threshold_spin = threshold_spin()
         self.scope_combo = QComboBox()
         self.scope_combo.addItems(SCOPES)
         self.start_spin, self.stop_spin = QSpinBox(), QSpinBox()
@@ -261,7 +256,7 @@ class RunIRSAMWidget(QWidget):
         spec = RunSpec(
             source,
             self.device_combo.currentText(),
-            round(self.threshold_spin.value(), 4),
+            spin_threshold(self.threshold_spin),
             maps=("features", "wpmd") if self.maps_check.isChecked() else (),
             precision=self.precision_combo.value(),
             temporal=self.temporal_check.isChecked(),

@@ -164,6 +164,7 @@ def load_model(name_or_path: str | os.PathLike[str] = "default", config: str | N
     Our checkpoints carry their configuration; for plain state dicts ``config`` (or the registry
     entry's, or ``"release"``) is used. Returns ``(model, ModelInfo)``.
     """
+    from .calibration import Calibration
     from .checkpoint import load_checkpoint, read_checkpoint
     from .irsam import assemble_irsam
 
@@ -174,6 +175,7 @@ def load_model(name_or_path: str | os.PathLike[str] = "default", config: str | N
     model = assemble_irsam(cfg)
     kind = load_checkpoint(model, loaded).kind
     model.eval()
+    model.calibration = Calibration.from_metadata(loaded.metadata)
     info = ModelInfo(
         model_id=str(name_or_path) if entry else path.name,
         path=str(path),

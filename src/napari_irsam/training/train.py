@@ -133,7 +133,7 @@ def _build(cfg: TrainConfig):
     return model
 
 
-def _datasets(cfg: TrainConfig):
+def split_datasets(cfg: TrainConfig):
     """(full, train, val) datasets; validation names are carved from the training names."""
     roots = [cfg.dataset] if isinstance(cfg.dataset, (str, Path)) else list(cfg.dataset)
     splits = cfg.split if isinstance(cfg.split, (list, tuple)) else [cfg.split] * len(roots)
@@ -201,7 +201,7 @@ def _setup(cfg: TrainConfig, ctx: DistContext, device_name: str) -> _Run:
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     device = select_device(device_name)
-    full, train_set, val_set, val_names = _datasets(cfg)
+    full, train_set, val_set, val_names = split_datasets(cfg)
     torch.manual_seed(cfg.seed)
     model = _build(cfg).to(device)
     geometry = cfg.geometry or ("native" if model.config.mask_head == "fine" else "squash")

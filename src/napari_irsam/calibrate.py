@@ -1,0 +1,171 @@
+"""Fit a checkpoint's detection calibration on labelled frames it was not trained on.
+
+Given the raw logits of held-out frames and their ground-truth masks (torch/numpy only):
+
+1. **temperature** T: minimises the pixel-level negative log-likelihood of σ(logit / T) (a 1-D
+   bounded search over log T), so probabilities mean what they say and peaks stop saturating;
+2. **threshold** and **min_peak** (probabilities after T): the pair on a small grid that needs the
+   fewest annotator corrections (:mod:`napari_irsam.effort`: misses + false alarms + reshapes per
+   100 targets) among the pairs that miss no more targets than the plain threshold (0.5, no peak
+   filter) does; ties go to the lowest values, which remove the least.
+
+:func:`calibrate_checkpoint` runs a checkpoint on the held-out part of a training configuration
+(the names ``napari-irsam train`` held out with the same datasets, fraction and seed) and writes
+a copy whose metadata carries the :class:`~napari_irsam.model.calibration.Calibration`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import minimize_scalar
+
+from .effort import EffortAccumulator
+from .model.calibration import METADATA_KEY, Calibration
+from .targets_large import drop_weak_targets
+
+#: probability thresholds tried (after the temperature)
+THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+#: least target peaks tried (0 = keep every target)
+MIN_PEAKS = (0.0, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+#: at most this many pixels enter the temperature fit (all target pixels are kept)
+FIT_PIXELS = 4_000_000
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """Corrections per 100 GT targets for one (threshold, min_peak) pair."""
+
+    threshold: float
+    min_peak: float
+    actions_per_100: float
+    misses: int
+    false_alarms: int
+    reshapes: int
+
+
+def fit_temperature(logits: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
+    """Temperature T > 0 minimising the mean pixel NLL of σ(logit / T) against the masks.
+
+    ``logits``: (H, W) float arrays; ``masks``: (H, W) bool ground truth. Background pixels are
+    subsampled (evenly) to :data:`FIT_PIXELS` with weights that keep the NLL unbiased."""
+    z = np.concatenate([np.asarray(lg, np.float64).ravel() for lg in logits])
+    y = np.concatenate([np.asarray(m, bool).ravel() for m in masks])
+    weight = np.ones(z.shape)
+    if z.size > FIT_PIXELS:
+        bg = np.flatnonzero(~y)
+        step = int(np.ceil(bg.size / max(1, FIT_PIXELS - int(y.sum()))))
+        keep = np.concatenate([np.flatnonzero(y), bg[::step]])
+        weight = np.where(y[keep], 1.0, bg.size / len(bg[::step]))
+        z, y = z[keep], y[keep]
+
+    def nll(log_t: float) -> float:
+        s = z / np.exp(log_t)
+        return float(np.sum(weight * (np.logaddexp(0.0, s) - y * s)) / np.sum(weight))
+
+    best = minimize_scalar(nll, bounds=(np.log(0.25), np.log(32.0)), method="bounded")
+    return float(np.exp(best.x))
+
+
+def _masks(logit: np.ndarray, temperature: float, threshold: float, min_peak: float):
+    prob = 1.0 / (1.0 + np.exp(-np.asarray(logit, np.float64) / temperature))
+    mask = prob > threshold
+    if min_peak > threshold:
+        drop_weak_targets(mask, prob, min_peak)
+    return mask, prob
+
+
+def effort_grid(
+    logits: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    temperature: float,
+    thresholds: Sequence[float] = THRESHOLDS,
+    min_peaks: Sequence[float] = MIN_PEAKS,
+) -> list[GridRow]:
+    """Corrections for every (threshold, min_peak) pair; pairs with min_peak ≤ threshold other
+    than min_peak = 0 are skipped (the filter would do nothing)."""
+    rows = []
+    for thr in thresholds:
+        for peak in min_peaks:
+            if 0 < peak <= thr:
+                continue
+            acc = EffortAccumulator()
+            for lg, gt in zip(logits, masks):
+                mask, prob = _masks(lg, temperature, thr, peak)
+                acc.update(mask, np.asarray(gt, bool), prob)
+            e = acc.compute()
+            rows.append(
+                GridRow(
+                    thr,
+                    peak,
+                    float(e["actions_per_100"]),
+                    int(e["misses"]),
+                    int(e["false_alarms"]),
+                    int(e["reshapes"]),
+                )
+            )
+    return rows
+
+
+def fit_calibration(
+    logits: Sequence[np.ndarray], masks: Sequence[np.ndarray], fitted_on: str = ""
+) -> tuple[Calibration, list[GridRow]]:
+    """Temperature, then the (threshold, min_peak) pair with the fewest corrections."""
+    if not len(logits) or len(logits) != len(masks):
+        raise ValueError("Calibration needs at least one frame and one mask per frame.")
+    if not any(np.asarray(m).any() for m in masks):
+        raise ValueError("Calibration needs frames with targets; these masks are all empty.")
+    t = fit_temperature(logits, masks)
+    rows = effort_grid(logits, masks, t)
+    base = next(r for r in rows if r.threshold == 0.5 and r.min_peak == 0.0)
+    # never buy fewer false alarms with targets the plain threshold finds: a miss costs an
+    # annotator a search of the whole frame, a false alarm one key press
+    allowed = [r for r in rows if r.misses <= base.misses]
+    best = min(allowed, key=lambda r: (round(r.actions_per_100, 9), r.threshold, r.min_peak))
+    return Calibration(t, best.threshold, best.min_peak, fitted_on), rows
+
+
+def heldout_logits(predictor, data) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(logits (H, W) float32, GT mask (H, W) bool) for every frame of an IRSTD dataset, run by a
+    ``Predictor(keep_logits=True)``."""
+    for i in range(len(data)):
+        s = data[i]
+        yield predictor.predict_frame(s.image).logits, np.asarray(s.mask, bool)
+
+
+def calibrate_checkpoint(
+    checkpoint: str,
+    data,
+    out: str | Path,
+    fitted_on: str,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> tuple[Calibration, list[GridRow], str]:
+    """Fit the calibration of ``checkpoint`` on ``data`` (an IRSTD dataset of held-out frames)
+    and write the checkpoint with it to ``out`` (atomically). Returns (calibration, grid, sha256)."""
+    from .inference import Predictor
+    from .model import load_model, read_checkpoint, save_checkpoint
+
+    model, _ = load_model(checkpoint)
+    predictor = Predictor(model, device, maps=(), precision=precision, keep_logits=True)
+    pairs = list(heldout_logits(predictor, data))
+    cal, rows = fit_calibration([p[0] for p in pairs], [p[1] for p in pairs], fitted_on)
+    src = read_checkpoint(Path(checkpoint) if Path(checkpoint).is_file() else _path(checkpoint))
+    meta = {**(src.metadata or {}), METADATA_KEY: cal.to_metadata()}
+    sha = save_checkpoint(model.float().cpu(), out, metadata=meta, half=_is_half(src))
+    return cal, rows, sha
+
+
+def _path(name: str) -> Path:
+    from .model.weights import resolve_weights
+
+    return Path(resolve_weights(name))
+
+
+def _is_half(src) -> bool:
+    """Whether the source checkpoint stores float16 parameters (the bundled default does)."""
+    return any(v.dtype == torch.float16 for v in src.state_dict.values())
