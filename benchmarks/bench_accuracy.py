@@ -53,6 +53,12 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", help="IRSAM autocast (bf16 on CPUs with it)")
     ap.add_argument("--no-classical", action="store_true", help="IRSAM checkpoints only")
     ap.add_argument("--tta", action="store_true", help="IRSAM with flip averaging (2x compute)")
+    ap.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="IRSAM masks at probability 0.5 without the peak filter, whatever the checkpoint's "
+        "calibration says (the release's logit > 0)",
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     data = IRSTDDataset(args.dataset, args.split)
@@ -64,10 +70,15 @@ def main() -> None:
         from napari_irsam.model import load_model
 
         model, info = load_model(ckpt)
-        predictor = Predictor(model, args.device, maps=(), precision=args.precision, tta=args.tta)
+        loose = {"threshold": 0.5, "min_peak": 0.0} if args.uncalibrated else {}
+        predictor = Predictor(
+            model, args.device, maps=(), precision=args.precision, tta=args.tta, **loose
+        )
         rows.update(
             run_method(
-                f"IRSAM {info.model_id}" + (" +flip" if args.tta else ""),
+                f"IRSAM {info.model_id}"
+                + (" +flip" if args.tta else "")
+                + (" uncalibrated" if args.uncalibrated else ""),
                 lambda img, p=predictor: _pair(p.predict_frame(img)),
                 data,
             )

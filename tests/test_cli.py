@@ -10,7 +10,7 @@ import torch
 from skimage import io as skio
 
 from napari_irsam.classical import detect
-from napari_irsam.cli import main
+from napari_irsam.cli import build_parser, main
 from napari_irsam.data.dataset import IRSTDDataset
 from napari_irsam.data.synthetic import make_dataset
 from napari_irsam.effort import EFFORT_KEYS, EffortAccumulator
@@ -123,6 +123,13 @@ def test_train_tiny_run(tmp_path, dataset):
         f"train {dataset} --out {out} --split train --config paper --size 64 --epochs 1 --batch-size 2 --device cpu"
     )
     assert rc == 0 and (tmp_path / "run" / "best.pt").is_file()
+    # best.pt is calibrated on the run's held-out frames at the end (--no-calibrate: left alone)
+    from napari_irsam.model import load_model
+
+    cal = load_model(str(out / "best.pt"))[0].calibration
+    assert cal is not None and "held-out" in cal.fitted_on and 0.5 <= cal.threshold <= 0.8
+    args = build_parser().parse_args(f"train {dataset} --out o --no-calibrate".split())
+    assert args.calibrate is False
 
 
 @pytest.mark.parametrize(

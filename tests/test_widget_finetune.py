@@ -29,7 +29,11 @@ def test_trains_and_hands_checkpoint_to_run_irsam(widget, qtbot):
     assert Path(w.best).is_file() and w.load_button.isEnabled()
     assert len(w.plot.values) >= 1 and w.plot.note == "finished"
     assert [s for s, _ in w.plot.validation] == [len(w.plot.values)]  # one epoch: one point
-    assert read_checkpoint(w.best).metadata["epoch"] == 0
+    meta = read_checkpoint(w.best).metadata
+    assert meta["epoch"] == 0
+    # calibrated on the held-out frames at the end (what Run IRSAM's "calibrated" box applies)
+    assert meta["calibration"] == w.calibration and "held-out" in w.calibration["fitted_on"]
+    assert "calibrated" in w.status.text()
     _, run = viewer.window.add_plugin_dock_widget("napari-irsam", "Run IRSAM")
     assert w.load_into_run_widget()
     assert run.model_source() == w.best

@@ -275,3 +275,37 @@ def test_mirror_averaging_box_runs_the_flip_averaged_model(setup, qtbot, notes, 
     assert np.abs(shown - plain).max() > 1e-3  # a random model is not mirror-symmetric
     widget.model_combo.setCurrentIndex(widget.model_combo.findData("classical:tophat"))
     assert not widget.tta_check.isEnabled()  # classical detectors have no mirror averaging
+
+
+def test_calibrated_threshold_box_runs_the_checkpoint_calibration(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Opened from the Plugins menu: the threshold box starts at "calibrated", which runs the
+    checkpoint's temperature, threshold and least target peak; a number replaces the threshold."""
+    from napari_irsam.inference import Predictor
+    from napari_irsam.model import load_model
+    from napari_irsam.model.calibration import Calibration
+
+    torch.manual_seed(0)
+    cfg = IRSAMConfig(name="tiny", image_size=64, gad_mode="both", wpmd_levels=("0",))
+    cal = Calibration(temperature=3.0, threshold=0.52, min_peak=0.6, fitted_on="test")
+    path = tmp_path / "calibrated.pt"
+    save_checkpoint(build_irsam(cfg), path, metadata={"calibration": cal.to_metadata()})
+    frame = np.random.default_rng(1).integers(0, 255, (48, 48)).astype(np.uint8)
+    viewer = make_napari_viewer()
+    viewer.add_image(frame, name="ir")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-irsam", "Run IRSAM")
+    assert widget.threshold_spin.text() == "calibrated"
+    widget.model_combo.setCurrentIndex(widget.model_combo.findData(None))
+    widget.path_edit.setText(str(path))
+    widget.device_combo.setCurrentText("cpu")
+    _run(qtbot, widget, "current frame")
+    md = viewer.layers["IRSAM mask [ir]"].metadata
+    assert (md["threshold"], md["min_peak"], md["temperature"]) == (0.52, 0.6, 3.0)
+    expected = Predictor(load_model(str(path))[0], "cpu", maps=()).predict_frame(frame)
+    np.testing.assert_array_equal(viewer.layers["IRSAM mask [ir]"].data > 0, expected.mask)
+    np.testing.assert_allclose(viewer.layers["IRSAM probability [ir]"].data, expected.prob)
+    widget.threshold_spin.setValue(0.7)
+    _run(qtbot, widget, "current frame")
+    md = viewer.layers["IRSAM mask [ir]"].metadata
+    assert (md["threshold"], md["min_peak"]) == (0.7, 0.6)

@@ -278,6 +278,16 @@ def cmd_train(args: Any) -> int:
             if bar is not None:
                 bar.close()
             print(f"best checkpoint: {ev.checkpoint}", flush=True)
+    if args.calibrate:
+        from .calibrate import calibrate_run
+
+        cal = calibrate_run(cfg, args.device, args.precision)
+        if cal is not None:
+            print(
+                f"calibrated best.pt on its held-out frames: temperature {cal.temperature:.2f}, "
+                f"threshold {cal.threshold}, min peak {cal.min_peak}",
+                flush=True,
+            )
     return 0
 
 

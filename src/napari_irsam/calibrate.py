@@ -160,6 +160,29 @@ def calibrate_checkpoint(
     return cal, rows, sha
 
 
+def calibrate_run(cfg, device: str = "auto", precision: str = "fp32") -> Calibration | None:
+    """After ``train(cfg)``: fit the calibration of the run's ``best.pt`` on the run's held-out
+    frames and write it into ``best.pt`` (same weights, atomically). None (nothing written) when
+    the run has no ``best.pt``, no held-out part, or no target in it."""
+    from .training.train import split_datasets
+
+    best = Path(cfg.out) / "best.pt"
+    if not best.is_file() or not cfg.val_fraction:
+        return None
+    val = split_datasets(cfg)[2]
+    if val is None or len(val) == 0:
+        return None
+    fitted_on = (
+        f"held-out part of the training data: {len(val)} frames "
+        f"(val_fraction {cfg.val_fraction:g}, seed {cfg.seed})"
+    )
+    try:
+        cal, _, _ = calibrate_checkpoint(str(best), val, best, fitted_on, device, precision)
+    except ValueError:  # no target in the held-out frames: nothing to fit
+        return None
+    return cal
+
+
 def _path(name: str) -> Path:
     from .model.weights import resolve_weights
 

@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="start afresh even if the run folder has a last.pt",
     )
+    tr.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="leave best.pt uncalibrated (default: fit its temperature and thresholds on the "
+        "held-out frames at the end, see docs/model.md)",
+    )
     tr.set_defaults(func=cmd_train)
 
     ex = sub.add_parser("export", help="write frames + corrected masks as an IRSTD training set")

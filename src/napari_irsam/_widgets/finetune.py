@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..calibrate import calibrate_run
 from ..model import available_devices
 from ..model.weights import bundled_default
 from ..training.train import TrainConfig, TrainEvent, train
@@ -58,8 +59,14 @@ class _Failed:
 
 
 def _job(cfg: TrainConfig) -> Iterator[TrainEvent | _Failed]:
+    """Train, then calibrate best.pt on the held-out frames (a ``"calibrated"`` event; not when
+    cancelled: closing the generator stops it at a yield)."""
     try:
         yield from train(cfg)
+        cal = calibrate_run(cfg, cfg.device, cfg.precision)
+        if cal is not None:
+            best = str(Path(cfg.out) / "best.pt")
+            yield TrainEvent("calibrated", checkpoint=best, metrics=cal.to_metadata())
     except Exception as exc:  # noqa: BLE001 (reported as one notification by the widget)
         yield _Failed(exc)
 
@@ -84,6 +91,7 @@ class FinetuneWidget(QWidget):
         self._progress: progress | None = None
         self._cancelled = False
         self._failed = False
+        self.calibration: dict[str, Any] | None = None  #: best.pt's, once calibrated
         self._run_folder: Path | None = None
         self._t0 = 0.0
         self._ticker = QTimer(self)  # elapsed seconds while data and model load
@@ -196,6 +204,7 @@ class FinetuneWidget(QWidget):
         self.plot.clear()
         self.best = None
         self._cancelled = self._failed = False
+        self.calibration = None
         self._run_folder = Path(cfg.out)
         self.load_button.setEnabled(False)
         self.worker = create_worker(_job, cfg, _start_thread=False, _ignore_errors=True)
@@ -252,6 +261,8 @@ class FinetuneWidget(QWidget):
             self.best = str(Path(ev.checkpoint).with_name("best.pt"))
         elif ev.kind == "done":
             self.best = ev.checkpoint
+        elif ev.kind == "calibrated":
+            self.calibration = ev.metrics
 
     def _on_error(self, exc: Exception) -> None:
         log.debug("Fine-tuning failed", exc_info=exc)
@@ -276,6 +287,8 @@ class FinetuneWidget(QWidget):
                 message = "Fine-tuning cancelled before an epoch finished; nothing was saved."
         elif self.best and Path(self.best).is_file():
             message = f"Fine-tuning finished; best checkpoint: {self.best}"
+            if self.calibration is not None:
+                message += " (calibrated on its held-out frames)"
         else:
             return
         self.plot.set_note("cancelled" if self._cancelled else "finished")
