@@ -52,6 +52,11 @@ DATA_PROVENANCE = [
         "data": "v4 continued in bf16 on the CPU on the same two trainval splits and the same "
         "held-out names (seed 0); no other data",
     },
+    {
+        "stage": "calibration (issue 10)",
+        "data": "temperature, threshold and least target peak fitted by `napari-irsam calibrate` "
+        "on the 140 held-out trainval names (seed 0, 10 %) of the same two splits; no other data",
+    },
 ]
 
 

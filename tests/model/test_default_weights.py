@@ -40,6 +40,22 @@ def test_default_records_its_data_and_never_a_test_split():
     assert meta["val_names"] and meta["val"]["effort"]["gt_targets"] > 0
 
 
+def test_default_is_calibrated_on_its_held_out_names():
+    """The bundled default carries the calibration ``napari-irsam calibrate`` fitted on its
+    held-out trainval names; the Predictor applies it unless told otherwise."""
+    model, _ = W.load_model()
+    cal = model.calibration
+    assert cal is not None and "held-out" in cal.fitted_on and "140 frames" in cal.fitted_on
+    assert cal.temperature > 1  # IRSAM's logits are over-confident
+    assert 0.5 <= cal.threshold < cal.min_peak < 1
+    p = Predictor(model, device="cpu", maps=())
+    assert (p.temperature, p.threshold, p.min_peak) == (
+        cal.temperature,
+        cal.threshold,
+        cal.min_peak,
+    )
+
+
 def test_default_model_finds_clear_targets_where_they_are():
     """Generated frames (not what it was trained on): one clear target (SNR 10–12, 9–60 px) on
     sky, cloud and ground clutter, 5 seeds each. Measured (issue 10): v2 and v3 found 14 of 15
