@@ -253,6 +253,8 @@ class RunSpec:
     temporal: bool = False
     #: IRSAM only: average each tile with its mirror image (``flip_average``; 2× the compute)
     tta: bool = False
+    #: IRSAM least target peak probability; None = the checkpoint's calibrated one (else 0)
+    min_peak: float | None = None
 
 
 class ModelCache:
@@ -328,6 +330,7 @@ def make_segmenter(spec: RunSpec, cache: ModelCache) -> Segmenter:
         maps=spec.maps,
         precision=spec.precision,
         tta=spec.tta,
+        min_peak=spec.min_peak,
     )
     return IRSAMSegmenter(predictor, info.as_metadata())
 

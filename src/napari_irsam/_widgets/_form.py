@@ -36,7 +36,7 @@ def threshold_spin() -> QDoubleSpinBox:
     spin.setValue(0.0)
     spin.setToolTip(
         "Probability above which a pixel is a target (IRSAM only); 'calibrated' uses the "
-        "threshold fitted with the checkpoint (docs/model.md); its least target peak always applies"
+        "threshold and least target peak fitted with the checkpoint (docs/model.md)"
     )
     return spin
 

@@ -253,14 +253,16 @@ class RunIRSAMWidget(QWidget):
         indices = self._unprotected(layer, self.frame_indices(layer))
         if not indices:
             return
+        threshold = spin_threshold(self.threshold_spin)  # None: the checkpoint's calibration
         spec = RunSpec(
             source,
             self.device_combo.currentText(),
-            spin_threshold(self.threshold_spin),
+            threshold,
             maps=("features", "wpmd") if self.maps_check.isChecked() else (),
             precision=self.precision_combo.value(),
             temporal=self.temporal_check.isChecked(),
             tta=self.tta_check.isChecked(),
+            min_peak=None if threshold is None else 0.0,  # a number: plain thresholding
         )
         self.outputs = OutputLayers(self.viewer, layer, (n, h, w), self.session)
         self.status.setText(f"Loading {source} …")
