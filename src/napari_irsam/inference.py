@@ -359,16 +359,13 @@ class Predictor:
         z = logits.astype(np.float64) / self.temperature
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
-    def targets(self, prob: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """(H, W) probabilities → (H, W) bool mask: ``prob > threshold``, then targets whose
-        peak is below ``min_peak`` removed. ``out``: write into this array (banded frames)."""
-        if out is None:
-            out = prob > self.threshold
-        else:
-            out[...] = prob > self.threshold
+    def targets(self, prob: np.ndarray) -> np.ndarray:
+        """(H, W) probabilities → (H, W) bool mask: ``prob > threshold``, then the targets whose
+        peak is below ``min_peak`` removed (banded frames do the same band by band)."""
+        mask = prob > self.threshold
         if self.min_peak > self.threshold:
-            targets_large.drop_weak_targets(out, prob, self.min_peak)
-        return out
+            targets_large.drop_weak_targets(mask, prob, self.min_peak)
+        return mask
 
 
 def _rgb(chw: np.ndarray | None) -> np.ndarray | None:
