@@ -134,7 +134,13 @@ def heldout_logits(predictor, data) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     ``Predictor(keep_logits=True)``."""
     for i in range(len(data)):
         s = data[i]
-        yield predictor.predict_frame(s.image).logits, np.asarray(s.mask, bool)
+        logits = predictor.predict_frame(s.image).logits
+        if logits is None:  # band-by-band frames keep no full-frame logits
+            raise ValueError(
+                f"Frame {i} has {s.image.shape[0]}×{s.image.shape[1]} pixels; calibration needs "
+                f"frames under {predictor.band_pixels} pixels (crop or tile them first)."
+            )
+        yield logits, np.asarray(s.mask, bool)
 
 
 def calibrate_checkpoint(
