@@ -52,10 +52,10 @@ def main() -> None:
         scene = make_scene((side, side), n_targets=max(3, side // 64), seed=side)
         image = np.clip(scene.image, 0, 255).astype(np.uint8)
         pred.predict_frame(image)  # warm-up
-        fwd = _median(lambda: pred.predict_frame(image), max(1, args.repeats // 2))
-        logits = pred.predict_frame(image).logits
-        plain = _median(lambda: (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))) > 0.5, 3)
-        calib = _median(lambda: pred.targets(pred.probability(logits)), args.repeats)
+        fwd = _median(lambda im=image: pred.predict_frame(im), max(1, args.repeats // 2))
+        lg = pred.predict_frame(image).logits
+        plain = _median(lambda lg=lg: (1.0 / (1.0 + np.exp(-lg.astype(np.float64)))) > 0.5, 3)
+        calib = _median(lambda lg=lg: pred.targets(pred.probability(lg)), args.repeats)
         print(
             f"| {side}² | {fwd:.2f} | {plain * 1e3:.1f} | {calib * 1e3:.1f} | "
             f"{100 * calib / fwd:.1f} % |",

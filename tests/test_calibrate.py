@@ -40,7 +40,7 @@ def test_drop_weak_targets_removes_whole_targets_below_the_peak(band_rows):
     prob[1:7, 1:3] = 0.6
     prob[4, 2] = 0.95  # a confident seed: the whole 6x2 target stays
     prob[8:11, 6:10] = 0.7  # no seed: the target goes
-    prob[2, 9], prob[3, 10] = 0.7, 0.95 # diagonal neighbours are one target (8-connected)
+    prob[2, 9], prob[3, 10] = 0.7, 0.95  # diagonal neighbours are one target (8-connected)
     mask = prob > 0.5
     removed = drop_weak_targets(mask, prob, 0.9, band_rows=band_rows)
     assert removed == 1
@@ -82,7 +82,7 @@ def test_fit_calibration_cuts_false_alarms_and_halos_without_losing_targets():
 
 def test_fit_calibration_never_trades_targets_for_fewer_false_alarms():
     logits, masks = _frames()
-    for lg, gt in zip(logits[:3], masks[:3]):  # half the targets are as weak as the alarms
+    for lg in logits[:3]:  # half the targets are as weak as the alarms
         lg[10:14, 10:14] = 4.0
     cal, rows = fit_calibration(logits, masks)
     best = next(r for r in rows if (r.threshold, r.min_peak) == (cal.threshold, cal.min_peak))
@@ -138,9 +138,37 @@ def test_calibrate_cli_writes_a_checkpoint_that_load_model_applies(tmp_path):
     assert "4 frames" in model.calibration.fitted_on
     assert len(doc["grid"]) > 10
     p = Predictor(model, "cpu", maps=())
-    assert (p.temperature, p.threshold) == (model.calibration.temperature, doc["calibration"][
-        "threshold"
-    ])
+    assert (p.temperature, p.threshold) == (
+        model.calibration.temperature,
+        doc["calibration"]["threshold"],
+    )
     # the uncalibrated source is untouched and gets none
     assert load_model(str(tmp_path / "tiny.pt"))[0].calibration is None
     assert main(f"calibrate {tmp_path / 'tiny.pt'} /no/ds --out {out}".split()) == 2
+
+
+def test_predict_cli_takes_the_calibration_or_explicit_values(tmp_path):
+    from skimage import io as skio
+
+    ds = make_dataset(tmp_path / "ds", 2, seed=3, size=(64, 64))
+    torch.manual_seed(0)
+    cfg = IRSAMConfig(name="tiny", image_size=64, gad_mode="both", wpmd_levels=("0",))
+    cal = Calibration(temperature=3.0, threshold=0.505, min_peak=0.525)
+    ckpt = tmp_path / "cal.pt"
+    save_checkpoint(build_irsam(cfg), ckpt, metadata={"calibration": cal.to_metadata()})
+    img = ds / "images" / "syn_00000.png"
+    frame = skio.imread(img)
+    model = load_model(str(ckpt))[0]
+    written = []
+    for extra, kw in (
+        ("", {}),
+        ("--threshold 0.5 --min-peak 0", {"threshold": 0.5, "min_peak": 0}),
+    ):
+        out = tmp_path / f"o{len(extra)}"
+        argv = f"predict {img} --out {out} --model {ckpt} --device cpu {extra}".split()
+        assert main(argv) == 0
+        expected = Predictor(model, "cpu", maps=(), **kw).predict_frame(frame).mask
+        written.append(skio.imread(out / "syn_00000.png") > 0)
+        np.testing.assert_array_equal(written[-1], expected)
+    assert written[0].sum() < written[1].sum()  # the calibration changed the masks
+    assert main(f"predict {img} --out {tmp_path / 'bad'} --model {ckpt} --min-peak 2".split()) == 2

@@ -152,9 +152,7 @@ def cmd_evaluate(args: Any) -> int:
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
     run = (
-        _segmenter(
-            args.model, args.device, args.threshold, args.precision, args.tta, args.min_peak
-        )
+        _segmenter(args.model, args.device, args.threshold, args.precision, args.tta, args.min_peak)
         if args.model
         else None
     )

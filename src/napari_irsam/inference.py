@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from . import flip_average, targets_large
-from .model.device import autocast_for, check_precision, select_device
 from .model.calibration import UNCALIBRATED
+from .model.device import autocast_for, check_precision, select_device
 from .model.irsam import IRSAM
 from .preprocess import (
     TilePlan,
