@@ -72,8 +72,14 @@ def cached_segmenter(spec: ModelSpec) -> Callable[[np.ndarray], tuple[np.ndarray
     """``frame (H, W) → (mask bool, score float32)``, built once per process and spec."""
     from ._cli_run import _segmenter
 
-    key = (*_file_key(spec.model), spec.device, spec.threshold, spec.precision, spec.tta)
-    key += (spec.min_peak,)
+    key = (
+        *_file_key(spec.model),
+        spec.device,
+        spec.threshold,
+        spec.precision,
+        spec.tta,
+        spec.min_peak,
+    )
     with _LOCK:
         if key not in _SEGMENTERS:
             _SEGMENTERS[key] = _segmenter(

@@ -25,8 +25,8 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from .effort import EffortAccumulator
-from .model.calibration import METADATA_KEY, Calibration
-from .targets_large import drop_weak_targets
+from .model.calibration import METADATA_KEY, Calibration, probability
+from .targets_large import threshold_targets
 
 #: probability thresholds tried (after the temperature)
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
@@ -71,14 +71,6 @@ def fit_temperature(logits: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -
     return float(np.exp(best.x))
 
 
-def _masks(logit: np.ndarray, temperature: float, threshold: float, min_peak: float):
-    prob = 1.0 / (1.0 + np.exp(-np.asarray(logit, np.float64) / temperature))
-    mask = prob > threshold
-    if min_peak > threshold:
-        drop_weak_targets(mask, prob, min_peak)
-    return mask, prob
-
-
 def effort_grid(
     logits: Sequence[np.ndarray],
     masks: Sequence[np.ndarray],
@@ -88,15 +80,16 @@ def effort_grid(
 ) -> list[GridRow]:
     """Corrections for every (threshold, min_peak) pair; pairs with min_peak ≤ threshold other
     than min_peak = 0 are skipped (the filter would do nothing)."""
+    probs = [probability(lg, temperature) for lg in logits]  # once, not once per grid pair
+    gts = [np.asarray(gt, bool) for gt in masks]
     rows = []
     for thr in thresholds:
         for peak in min_peaks:
             if 0 < peak <= thr:
                 continue
             acc = EffortAccumulator()
-            for lg, gt in zip(logits, masks):
-                mask, prob = _masks(lg, temperature, thr, peak)
-                acc.update(mask, np.asarray(gt, bool), prob)
+            for prob, gt in zip(probs, gts):
+                acc.update(threshold_targets(prob, thr, peak), gt, prob)
             e = acc.compute()
             rows.append(
                 GridRow(
@@ -156,11 +149,11 @@ def calibrate_checkpoint(
     from .inference import Predictor
     from .model import load_model, read_checkpoint, save_checkpoint
 
-    model, _ = load_model(checkpoint)
+    model, info = load_model(checkpoint)
     predictor = Predictor(model, device, maps=(), precision=precision, keep_logits=True)
     pairs = list(heldout_logits(predictor, data))
     cal, rows = fit_calibration([p[0] for p in pairs], [p[1] for p in pairs], fitted_on)
-    src = read_checkpoint(Path(checkpoint) if Path(checkpoint).is_file() else _path(checkpoint))
+    src = read_checkpoint(info.path)  # a registry name resolved to its file
     meta = {**(src.metadata or {}), METADATA_KEY: cal.to_metadata()}
     sha = save_checkpoint(model.float().cpu(), out, metadata=meta, half=_is_half(src))
     return cal, rows, sha
@@ -187,12 +180,6 @@ def calibrate_run(cfg, device: str = "auto", precision: str = "fp32") -> Calibra
     except ValueError:  # no target in the held-out frames: nothing to fit
         return None
     return cal
-
-
-def _path(name: str) -> Path:
-    from .model.weights import resolve_weights
-
-    return Path(resolve_weights(name))
 
 
 def _is_half(src) -> bool:

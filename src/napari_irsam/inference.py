@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import flip_average, targets_large
-from .model.calibration import UNCALIBRATED
+from .model.calibration import UNCALIBRATED, probability
 from .model.device import autocast_for, check_precision, select_device
 from .model.irsam import IRSAM
 from .preprocess import (
@@ -356,16 +356,12 @@ class Predictor:
 
     def probability(self, logits: np.ndarray) -> np.ndarray:
         """(H, W) logits → (H, W) float32 probabilities σ(logit / T)."""
-        z = logits.astype(np.float64) / self.temperature
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        return probability(logits, self.temperature)
 
     def targets(self, prob: np.ndarray) -> np.ndarray:
         """(H, W) probabilities → (H, W) bool mask: ``prob > threshold``, then the targets whose
         peak is below ``min_peak`` removed (banded frames do the same band by band)."""
-        mask = prob > self.threshold
-        if self.min_peak > self.threshold:
-            targets_large.drop_weak_targets(mask, prob, self.min_peak)
-        return mask
+        return targets_large.threshold_targets(prob, self.threshold, self.min_peak)
 
 
 def _rgb(chw: np.ndarray | None) -> np.ndarray | None:

@@ -185,6 +185,15 @@ def drop_weak_targets(mask: Any, prob: Any, min_peak: float, band_rows: int = BA
     return int(weak.size)
 
 
+def threshold_targets(prob: np.ndarray, threshold: float, min_peak: float = 0.0) -> np.ndarray:
+    """(H, W) probabilities → (H, W) bool mask: ``prob > threshold``, then the targets whose peak
+    is below ``min_peak`` removed (:func:`drop_weak_targets`)."""
+    mask = prob > threshold
+    if min_peak > threshold:
+        drop_weak_targets(mask, prob, min_peak)
+    return mask
+
+
 def large_frame_targets(
     mask_or_labels: Any, prob: Any = None, is_mask: bool = True, band_rows: int = BAND_ROWS
 ) -> list[tuple[int, tuple[float, float], int, tuple[int, int, int, int], float | None]]:

@@ -22,6 +22,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 #: metadata key of the calibration in our checkpoints
 METADATA_KEY = "calibration"
 
@@ -59,3 +61,9 @@ class Calibration:
 
 #: what a model without a stored calibration gets (the release's logit > 0)
 UNCALIBRATED = Calibration()
+
+
+def probability(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """(H, W) logits → (H, W) float32 probabilities σ(logit / T) (computed in float64)."""
+    z = np.asarray(logits, np.float64) / temperature
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
