@@ -172,3 +172,18 @@ def test_predict_cli_takes_the_calibration_or_explicit_values(tmp_path):
         np.testing.assert_array_equal(written[-1], expected)
     assert written[0].sum() < written[1].sum()  # the calibration changed the masks
     assert main(f"predict {img} --out {tmp_path / 'bad'} --model {ckpt} --min-peak 2".split()) == 2
+
+
+@pytest.mark.parametrize("band_pixels", [None, 0])  # ordinary path and band by band
+def test_predictor_redraws_outlines_with_the_calibrated_refinement(band_pixels):
+    frame = np.full((48, 48), 60, np.uint8)
+    frame[4:9, 4:9] = 130  # a dim halo the model (logit > 0 above 100) marks with the target
+    frame[5:8, 5:8] = 200  # the bright core: 0.6 of the contrast is 144
+    cal = Calibration(temperature=1.0, threshold=0.5, min_peak=0.0, refine=0.6)
+    kw = {"geometry": "tile", "overlap": 8, "band_pixels": band_pixels}
+    refined = Predictor(CalibratedEcho(cal), "cpu", **kw).predict_frame(frame).mask
+    assert refined.sum() == 9 and refined[5:8, 5:8].all()
+    unrefined = Predictor(CalibratedEcho(cal), "cpu", refine=0.0, **kw).predict_frame(frame).mask
+    assert unrefined.sum() == 25
+    with pytest.raises(ValueError, match="refine"):
+        Predictor(CalibratedEcho(cal), "cpu", refine=1.5)

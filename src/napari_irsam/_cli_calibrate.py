@@ -64,10 +64,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     except CheckpointError as exc:
         raise UsageError(str(exc)) from exc
-    base = next(r for r in rows if r.threshold == 0.5 and r.min_peak == 0.0)
-    best = next(r for r in rows if (r.threshold, r.min_peak) == (cal.threshold, cal.min_peak))
-    print(f"temperature {cal.temperature:.3f}, threshold {cal.threshold}, min peak {cal.min_peak}")
-    for label, r in (("uncalibrated (0.5, no peak filter)", base), ("calibrated", best)):
+    base = next(r for r in rows if (r.threshold, r.min_peak, r.refine) == (0.5, 0.0, 0.0))
+    best = next(
+        r
+        for r in rows
+        if (r.threshold, r.min_peak, r.refine) == (cal.threshold, cal.min_peak, cal.refine)
+    )
+    print(
+        f"temperature {cal.temperature:.3f}, threshold {cal.threshold}, min peak {cal.min_peak}, "
+        f"refine {cal.refine}"
+    )
+    for label, r in (
+        ("uncalibrated (0.5, no peak filter, no refinement)", base),
+        ("calibrated", best),
+    ):
         print(
             f"  {label}: {r.actions_per_100:.1f} corrections/100 targets "
             f"(misses {r.misses}, false alarms {r.false_alarms}, reshapes {r.reshapes})"

@@ -26,6 +26,7 @@ def _segmenter(
     precision: str = "fp32",
     tta: bool = False,
     min_peak: float | None = None,
+    refine: float | None = None,
 ):
     """Return ``frame (H, W) → (mask bool, score float32)`` for a model name or checkpoint path."""
     if model in CLASSICAL_DETECTORS:
@@ -44,7 +45,14 @@ def _segmenter(
         raise UsageError(str(exc)) from exc
     # no display maps: nobody looks at them here
     predictor = Predictor(
-        net, device, threshold, maps=(), precision=precision, tta=tta, min_peak=min_peak
+        net,
+        device,
+        threshold,
+        maps=(),
+        precision=precision,
+        tta=tta,
+        min_peak=min_peak,
+        refine=refine,
     )
 
     def run_irsam(frame: np.ndarray):
@@ -79,7 +87,13 @@ def cmd_predict(args: Any) -> int:
     batches = bt.plan_batches(args.input, getattr(args, "batch_frames", 16))  # headers only
     _dji_warnings(batches)
     spec = bt.ModelSpec(
-        args.model, args.device, args.threshold, args.precision, args.tta, args.min_peak
+        args.model,
+        args.device,
+        args.threshold,
+        args.precision,
+        args.tta,
+        args.min_peak,
+        args.refine,
     )
     bt.cached_segmenter(spec)  # a bad model is one sentence here, before any work
     out = Path(args.out)
@@ -152,7 +166,15 @@ def cmd_evaluate(args: Any) -> int:
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
     run = (
-        _segmenter(args.model, args.device, args.threshold, args.precision, args.tta, args.min_peak)
+        _segmenter(
+            args.model,
+            args.device,
+            args.threshold,
+            args.precision,
+            args.tta,
+            args.min_peak,
+            args.refine,
+        )
         if args.model
         else None
     )
@@ -283,7 +305,7 @@ def cmd_train(args: Any) -> int:
         if cal is not None:
             print(
                 f"calibrated best.pt on its held-out frames: temperature {cal.temperature:.2f}, "
-                f"threshold {cal.threshold}, min peak {cal.min_peak}",
+                f"threshold {cal.threshold}, min peak {cal.min_peak}, refine {cal.refine}",
                 flush=True,
             )
     return 0

@@ -36,6 +36,7 @@ from .data.io import percentile_limits
 from .data.lazy import new_output_array
 from .model.device import autocast_for
 from .preprocess import plan_native, plan_tiles, to_model_range
+from .refine import refine_targets
 
 #: result arrays of a banded frame over this many bytes are disk-backed memmaps
 RESULT_BYTES = 64 * 2**20
@@ -132,6 +133,9 @@ def predict_banded(
         carry_l, carry_w = band_l[done:], band_w[done:]
     if p.min_peak > p.threshold:  # targets may span bands: filtered once the frame is whole
         targets_large.drop_weak_targets(mask, prob, p.min_peak)
+    if p.refine:  # outlines on the image, band by band into a second disk-backed mask
+        out = new_output_array((h, w), bool, limit=RESULT_BYTES)
+        mask = refine_targets(frame, mask, p.refine, out=out, band_rows=targets_large.BAND_ROWS)
     return Prediction(
         prob=prob,
         mask=mask,

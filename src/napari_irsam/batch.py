@@ -40,6 +40,7 @@ class ModelSpec:
     precision: str = "fp32"
     tta: bool = False  #: IRSAM flip averaging (``flip_average``)
     min_peak: float | None = None  #: IRSAM least target peak; None = the calibrated one
+    refine: float | None = None  #: IRSAM outline refinement fraction; None = the calibrated one
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,18 @@ def cached_segmenter(spec: ModelSpec) -> Callable[[np.ndarray], tuple[np.ndarray
         spec.precision,
         spec.tta,
         spec.min_peak,
+        spec.refine,
     )
     with _LOCK:
         if key not in _SEGMENTERS:
             _SEGMENTERS[key] = _segmenter(
-                spec.model, spec.device, spec.threshold, spec.precision, spec.tta, spec.min_peak
+                spec.model,
+                spec.device,
+                spec.threshold,
+                spec.precision,
+                spec.tta,
+                spec.min_peak,
+                spec.refine,
             )
             LOADS["count"] += 1
         return _SEGMENTERS[key]

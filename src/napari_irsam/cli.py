@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="IRSAM: keep targets whose peak probability reaches this (default: calibrated)",
         )
         p.add_argument(
+            "--refine",
+            type=float,
+            help="IRSAM: redraw outlines at this fraction of each target's contrast, 0 = off "
+            "(default: calibrated)",
+        )
+        p.add_argument(
             "--precision",
             choices=("fp32", "bf16", "fp16"),
             default="fp32",

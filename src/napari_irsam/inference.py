@@ -28,6 +28,7 @@ from .preprocess import (
     resize_hw,
     to_model_range,
 )
+from .refine import refine_targets
 
 
 @dataclass
@@ -110,6 +111,7 @@ class _FrameAcc:
     started: float
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     weight: np.ndarray | None = None
+    frame: np.ndarray | None = None  #: the source frame, kept when outlines are refined
 
 
 #: a tile waiting for the model: its frame's accumulator, its origin, its (th, tw, 3) pixels
@@ -160,6 +162,9 @@ class Predictor:
         tta: flip test-time augmentation (:mod:`napari_irsam.flip_average`): each tile is also
             run mirrored and the two views' logits are averaged, for twice the compute.
         keep_logits: also return the raw (H, W) logits (``Prediction.logits``), for calibration.
+        refine: redraw each target's outline at this fraction of its peak contrast over the local
+            background (:mod:`napari_irsam.refine`); None = the checkpoint's calibrated value,
+            0 (the model's outlines) without one.
 
     Probabilities are σ(logit / T) with the checkpoint's calibrated temperature T (1 without).
     """
@@ -182,6 +187,7 @@ class Predictor:
         tta: bool = False,
         min_peak: float | None = None,
         keep_logits: bool = False,
+        refine: float | None = None,
     ) -> None:
         bad = set(maps) - set(DISPLAY_MAPS)
         if bad:
@@ -199,6 +205,9 @@ class Predictor:
         for name, v in (("threshold", self.threshold), ("min_peak", self.min_peak)):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {v}.")
+        self.refine = cal.refine if refine is None else float(refine)
+        if not 0.0 <= self.refine < 1.0:
+            raise ValueError(f"refine must be a contrast fraction in [0, 1), got {self.refine}.")
         self.keep_logits = bool(keep_logits)
         self.geometry = geometry
         self.intensity = intensity
@@ -288,7 +297,7 @@ class Predictor:
         canvas = render_canvas(image, plan)
         th, tw = plan.tile_size(self.size)
         tiles = [((y, x), canvas[y : y + th, x : x + tw]) for y, x in plan.origins]
-        acc = _FrameAcc(index, plan, len(tiles), started)
+        acc = _FrameAcc(index, plan, len(tiles), started, frame=frame if self.refine else None)
         return acc, tiles
 
     @torch.inference_mode()
@@ -344,7 +353,7 @@ class Predictor:
         prob = self.probability(logits)
         return Prediction(
             prob=prob,
-            mask=self.targets(prob),
+            mask=self.targets(prob, acc.frame),
             edges=out["edges"][0],
             granularity_local=_rgb(out.get("g_local")),
             granularity_global=_rgb(out.get("g_global")),
@@ -358,10 +367,14 @@ class Predictor:
         """(H, W) logits → (H, W) float32 probabilities σ(logit / T)."""
         return probability(logits, self.temperature)
 
-    def targets(self, prob: np.ndarray) -> np.ndarray:
+    def targets(self, prob: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
         """(H, W) probabilities → (H, W) bool mask: ``prob > threshold``, then the targets whose
-        peak is below ``min_peak`` removed (banded frames do the same band by band)."""
-        return targets_large.threshold_targets(prob, self.threshold, self.min_peak)
+        peak is below ``min_peak`` removed (banded frames do the same band by band), then, given
+        the (H, W[, C]) ``frame`` and a ``refine`` fraction, each outline redrawn on it."""
+        mask = targets_large.threshold_targets(prob, self.threshold, self.min_peak)
+        if frame is not None and self.refine:
+            mask = refine_targets(frame, mask, self.refine)
+        return mask
 
 
 def _rgb(chw: np.ndarray | None) -> np.ndarray | None:

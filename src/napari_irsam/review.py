@@ -56,6 +56,7 @@ PROVENANCE_KEYS = (
     "mode",
     "threshold",
     "min_peak",
+    "refine",
     "temperature",
     "device",
     "params",

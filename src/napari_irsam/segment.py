@@ -126,6 +126,7 @@ class IRSAMSegmenter:
             **(metadata or {}),
             "threshold": float(predictor.threshold),
             "min_peak": float(getattr(predictor, "min_peak", 0.0)),
+            "refine": float(getattr(predictor, "refine", 0.0)),
             "temperature": float(getattr(predictor, "temperature", 1.0)),
             "device": str(predictor.device),
             "precision": str(getattr(predictor, "precision", "fp32")),
@@ -178,6 +179,7 @@ class ClassicalSegmenter:
             "mode": "classical",
             "threshold": None,  # each detector thresholds its own saliency (see metadata)
             "min_peak": None,
+            "refine": None,
             "temperature": None,
             "device": "cpu",
             "params": dict(params),
@@ -255,6 +257,8 @@ class RunSpec:
     tta: bool = False
     #: IRSAM least target peak probability; None = the checkpoint's calibrated one (else 0)
     min_peak: float | None = None
+    #: IRSAM outline refinement fraction (``refine``); None = the checkpoint's calibrated one
+    refine: float | None = None
 
 
 class ModelCache:
@@ -331,6 +335,7 @@ def make_segmenter(spec: RunSpec, cache: ModelCache) -> Segmenter:
         precision=spec.precision,
         tta=spec.tta,
         min_peak=spec.min_peak,
+        refine=spec.refine,
     )
     return IRSAMSegmenter(predictor, info.as_metadata())
 

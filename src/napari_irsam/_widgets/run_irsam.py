@@ -263,6 +263,7 @@ class RunIRSAMWidget(QWidget):
             temporal=self.temporal_check.isChecked(),
             tta=self.tta_check.isChecked(),
             min_peak=None if threshold is None else 0.0,  # a number: plain thresholding
+            refine=None if threshold is None else 0.0,  # … on the model's own outlines
         )
         self.outputs = OutputLayers(self.viewer, layer, (n, h, w), self.session)
         self.status.setText(f"Loading {source} …")

@@ -11,6 +11,9 @@ the held-out part of its training data (:mod:`napari_irsam.calibrate`):
 * ``threshold``: a pixel belongs to a target when its probability exceeds this.
 * ``min_peak``: an 8-connected target is kept only when its peak probability reaches this
   (hysteresis: a confident seed is needed, the weaker pixels around it keep the shape).
+* ``refine``: each kept target's outline is redrawn on the image where its contrast over the
+  local background reaches this fraction of its peak contrast (:mod:`napari_irsam.refine`;
+  0 = the model's outline as it is).
 
 Stored in the checkpoint metadata under ``"calibration"``; a checkpoint without it behaves as the
 release does (T = 1, threshold 0.5, no peak filter).
@@ -36,6 +39,7 @@ class Calibration:
     threshold: float = 0.5  #: probability above which a pixel is a target pixel
     min_peak: float = 0.0  #: least peak probability of a kept target (0 = keep all)
     fitted_on: str = ""  #: what it was fitted on (data, split, held-out names)
+    refine: float = 0.0  #: outline contrast fraction (0 = no refinement)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -44,6 +48,8 @@ class Calibration:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {v}.")
+        if not 0.0 <= self.refine < 1.0:
+            raise ValueError(f"refine must be a contrast fraction in [0, 1), got {self.refine}.")
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain dict for the checkpoint metadata."""
@@ -55,11 +61,11 @@ class Calibration:
         doc = (metadata or {}).get(METADATA_KEY)
         if not isinstance(doc, dict):
             return None
-        keys = ("temperature", "threshold", "min_peak", "fitted_on")
+        keys = ("temperature", "threshold", "min_peak", "refine", "fitted_on")
         return cls(**{k: doc[k] for k in keys if k in doc})
 
 
-#: what a model without a stored calibration gets (the release's logit > 0)
+#: what a model without a stored calibration gets (the release's logit > 0, unrefined)
 UNCALIBRATED = Calibration()
 
 
