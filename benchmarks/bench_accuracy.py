@@ -56,8 +56,8 @@ def main() -> None:
     ap.add_argument(
         "--uncalibrated",
         action="store_true",
-        help="IRSAM masks at probability 0.5 without the peak filter, whatever the checkpoint's "
-        "calibration says (the release's logit > 0)",
+        help="IRSAM masks at probability 0.5 without the peak filter or outline refinement, "
+        "whatever the checkpoint's calibration says (the release's logit > 0)",
     )
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -70,7 +70,7 @@ def main() -> None:
         from napari_irsam.model import load_model
 
         model, info = load_model(ckpt)
-        loose = {"threshold": 0.5, "min_peak": 0.0} if args.uncalibrated else {}
+        loose = {"threshold": 0.5, "min_peak": 0.0, "refine": 0.0} if args.uncalibrated else {}
         predictor = Predictor(
             model, args.device, maps=(), precision=args.precision, tta=args.tta, **loose
         )

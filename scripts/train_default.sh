@@ -64,9 +64,10 @@ napari-irsam train $D --out $RUNS/v6/run --init default \
   --mask-bce 1 --target-crop 0.5 --val-fraction 0.1 --seed 0 --order-seed 6 --precision fp32 \
   --device cpu --no-calibrate
 
-# 7. Calibrate v5 (temperature, threshold, least target peak) on the same 140 held-out names,
+# 7. Calibrate v5 (temperature, threshold, least target peak, outline refinement fraction) on the
+#    same 140 held-out names,
 #    then package it (fp16 parameters, sha256 into weights/registry.json).
 napari-irsam calibrate $RUNS/v5/run/best.pt $D --val-fraction 0.1 --seed 0 \
   --out $RUNS/v5_cal.pt --device cpu --json $RUNS/v5_cal.json
 python scripts/package_default.py $RUNS/v5_cal.pt \
-  --record "scripts/train_default.sh steps 1-5 (seed 0), then step 7: napari-irsam calibrate on the 140 held-out trainval names"
+  --record "scripts/train_default.sh steps 1-5 (seed 0), then step 7: napari-irsam calibrate (threshold, min peak and outline refinement) on the 140 held-out trainval names"
