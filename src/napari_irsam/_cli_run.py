@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +87,7 @@ def cmd_predict(args: Any) -> int:
 
     batches = bt.plan_batches(args.input, getattr(args, "batch_frames", 16))  # headers only
     _dji_warnings(batches)
-    spec = bt.ModelSpec(
-        args.model,
-        args.device,
-        args.threshold,
-        args.precision,
-        args.tta,
-        args.min_peak,
-        args.refine,
-    )
+    spec = bt.ModelSpec.from_args(args)
     bt.cached_segmenter(spec)  # a bad model is one sentence here, before any work
     out = Path(args.out)
     total = sum(len(b.indices) for b in batches)
@@ -165,19 +158,9 @@ def cmd_evaluate(args: Any) -> int:
         raise UsageError(str(exc)) from exc
     if (args.model is None) == (args.predictions is None):
         raise UsageError("Give exactly one of --model or --predictions.")
-    run = (
-        _segmenter(
-            args.model,
-            args.device,
-            args.threshold,
-            args.precision,
-            args.tta,
-            args.min_peak,
-            args.refine,
-        )
-        if args.model
-        else None
-    )
+    from . import batch as bt
+
+    run = _segmenter(*astuple(bt.ModelSpec.from_args(args))) if args.model else None
     acc, effort = MetricAccumulator(args.mode), EffortAccumulator()
     progress = _progress(len(data), "evaluate")
     for i in range(len(data)):

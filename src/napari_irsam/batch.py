@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,11 @@ class ModelSpec:
     tta: bool = False  #: IRSAM flip averaging (``flip_average``)
     min_peak: float | None = None  #: IRSAM least target peak; None = the calibrated one
     refine: float | None = None  #: IRSAM outline refinement fraction; None = the calibrated one
+
+    @classmethod
+    def from_args(cls, args: Any) -> ModelSpec:
+        """The spec of a ``predict``/``evaluate`` command line (its argparse namespace)."""
+        return cls(*(getattr(args, f.name) for f in fields(cls)))
 
 
 @dataclass(frozen=True)
@@ -73,26 +78,10 @@ def cached_segmenter(spec: ModelSpec) -> Callable[[np.ndarray], tuple[np.ndarray
     """``frame (H, W) → (mask bool, score float32)``, built once per process and spec."""
     from ._cli_run import _segmenter
 
-    key = (
-        *_file_key(spec.model),
-        spec.device,
-        spec.threshold,
-        spec.precision,
-        spec.tta,
-        spec.min_peak,
-        spec.refine,
-    )
+    key = (*_file_key(spec.model), *astuple(spec)[1:])
     with _LOCK:
         if key not in _SEGMENTERS:
-            _SEGMENTERS[key] = _segmenter(
-                spec.model,
-                spec.device,
-                spec.threshold,
-                spec.precision,
-                spec.tta,
-                spec.min_peak,
-                spec.refine,
-            )
+            _SEGMENTERS[key] = _segmenter(*astuple(spec))  # fields in _segmenter's order
             LOADS["count"] += 1
         return _SEGMENTERS[key]
 
